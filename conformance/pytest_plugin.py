@@ -1,0 +1,2 @@
+"""pytest plugin: run a conformance case set as test items (``--conv-adapter``)."""
+from __future__ import annotations
