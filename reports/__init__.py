@@ -1,0 +1,119 @@
+"""Render a saved run (report.json) for CI systems and people.
+
+``report.json`` is written by the harness (``conformance``) and described by
+``reports/schema.json`` (JSON Schema, draft 2020-12). This package loads and
+validates it, and renders it as JUnit XML (:mod:`reports.junit`), a Markdown
+summary (:mod:`reports.markdown`), one self-contained HTML page
+(:mod:`reports.html`), a multi-adapter scoreboard (:mod:`reports.scoreboard`)
+and a baseline comparison (:mod:`reports.compare`).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CATEGORIES",
+    "VERDICTS",
+    "FAILING",
+    "ReportError",
+    "schema",
+    "validate",
+    "load",
+    "real",
+    "worst_verdict",
+    "case_verdict",
+]
+
+#: Scoring categories, in display order.
+CATEGORIES = ("shape", "output", "gradient", "error_behaviour")
+#: Verdicts from best to worst; a case's overall verdict is its worst one.
+VERDICTS = ("pass", "unsupported", "fail", "error", "timeout", "crash")
+#: Verdicts that make a run non-conformant.
+FAILING = frozenset({"fail", "error", "timeout", "crash"})
+
+_SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
+
+
+class ReportError(ValueError):
+    """A file that is not a valid report.json; the message names the field."""
+
+
+@functools.cache
+def schema() -> dict:
+    """The JSON Schema of report.json (``reports/schema.json``)."""
+    return json.loads(resources.files(__name__).joinpath("schema.json").read_text("utf-8"))
+
+
+def validate(report: Any, *, source: str = "report") -> dict:
+    """Check ``report`` against :func:`schema`; return it, or raise :class:`ReportError`
+    naming the first offending field as a JSON path (``cases[3].verdicts.output``)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(report), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        err = errors[0]
+        where = _json_path(err.absolute_path)
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ReportError(f"{source} is not a valid conv-conformance report: "
+                          f"field {where}: {err.message}{more}")
+    return report
+
+
+def _json_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate one report.json; :class:`ReportError` says what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"report file not found: {path}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ReportError(f"cannot read report {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path} is not JSON ({exc}); expected a report.json written by "
+                          f"`conv-conformance run`") from None
+    return validate(data, source=str(path))
+
+
+def real(value: Any) -> float | None:
+    """A report number as a float: the strings "inf", "-inf", "nan" become the
+    non-finite floats; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(value)
+    return float(value)
+
+
+def worst_verdict(verdicts) -> str:
+    """The worst of some verdicts (crash > timeout > error > fail > unsupported > pass)."""
+    return max(verdicts, key=_SEVERITY.__getitem__, default="pass")
+
+
+def case_verdict(case: dict) -> str:
+    """A case's overall verdict: its worst verdict over the categories that apply."""
+    return worst_verdict(case["verdicts"].values())
+
+
+def fmt_ratio(value: Any) -> str:
+    """A worst error ratio for display: 3 significant digits, "inf"/"nan" as such, "-" if absent."""
+    x = real(value)
+    if x is None:
+        return "-"
+    if math.isnan(x) or math.isinf(x):
+        return str(x)
+    return f"{x:.3g}"
