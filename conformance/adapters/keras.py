@@ -1,0 +1,33 @@
+"""The `keras` adapter: tf.keras of TensorFlow 2.21 (Keras 3, TensorFlow backend).
+
+A thin wrapper over :mod:`oracle.tf_layers`: the layer is rebuilt from the
+spec by Keras itself, so whatever Keras computes or raises is what the
+conformance run scores.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from oracle import tf_layers
+
+__all__ = ["KerasAdapter"]
+
+
+class KerasAdapter:
+    """tf.keras (Keras 3) run through TensorFlow on the CPU."""
+
+    name = "keras"
+    flavour = "keras3"
+
+    def versions(self) -> dict[str, str]:
+        """{"tensorflow": ..., "keras": ...} of the libraries that compute the results."""
+        return tf_layers.versions(self.flavour)
+
+    def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+        """The layer's output, computed by Keras in the inputs' dtype."""
+        return tf_layers.forward(spec, inputs, weights, flavour=self.flavour)
+
+    def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
+            output_grad: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
+        return tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour)
