@@ -47,7 +47,7 @@ def _valid_length(p, k, s, d) -> tuple[int, ...]:
 
 
 def _letters(r: int) -> tuple[str, str]:
-    return "abc"[:r], "ijk"[:r]
+    return "opq"[:r], "ijk"[:r]
 
 
 # ---------------------------------------------------------------- primitives
