@@ -1,0 +1,270 @@
+"""The `torch` adapter: Keras layer semantics computed with torch.nn.functional.
+
+What a careful integrator writes to get Keras's layers out of PyTorch: the
+spec is validated with ``reference.normalize`` / ``reference.output_shape``
+(so every configuration Keras rejects is rejected here too), the padding
+amounts come from ``reference.shapes``, and every value is computed by torch:
+
+* layout: channels_last data is moved to NC... on entry and back on exit;
+* 'same' padding is TensorFlow's (odd element at the end) and 'causal' pads
+  ``d*(k-1)`` before, both applied with ``F.pad`` ahead of an unpadded
+  ``F.conv{1,2,3}d``;
+* transposed convolutions run ``F.conv_transpose{1,2,3}d`` unpadded and are
+  then cropped / zero-extended to Keras's output window (``F.pad`` with
+  negative amounts crops), bias added last;
+* depthwise convolution is a grouped convolution with ``groups=C`` and output
+  channel ``c*depth_multiplier + m``; separable = depthwise, then a 1x1
+  convolution;
+* upsampling: nearest is ``repeat_interleave``; bilinear and area are
+  ``F.interpolate`` (align_corners=False); bicubic and lanczos have no torch
+  equivalent with TensorFlow's kernel and are declined.
+
+Gradients come from torch.autograd.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+import reference
+from conformance import Unsupported
+from reference import shapes
+
+__all__ = ["TorchAdapter"]
+
+
+@functools.cache
+def _torch() -> tuple[Any, Any]:
+    import torch
+    import torch.nn.functional as F
+
+    return torch, F
+
+
+# ------------------------------------------------------------------ activations
+
+def _activations() -> dict[str, Callable]:
+    """Keras 3 activation name -> the torch function that computes it (Keras's defaults)."""
+    torch, F = _torch()
+    return {
+        "linear": lambda x: x,
+        "relu": F.relu,
+        "relu6": F.relu6,
+        "leaky_relu": lambda x: F.leaky_relu(x, negative_slope=0.2),
+        "elu": F.elu,
+        "selu": F.selu,
+        "celu": F.celu,
+        "gelu": F.gelu,
+        "sigmoid": torch.sigmoid,
+        "hard_sigmoid": F.hardsigmoid,
+        "log_sigmoid": F.logsigmoid,
+        "tanh": torch.tanh,
+        "hard_tanh": F.hardtanh,
+        "tanh_shrink": F.tanhshrink,
+        "softplus": F.softplus,
+        "softsign": F.softsign,
+        "silu": F.silu,
+        "swish": F.silu,
+        "hard_silu": F.hardswish,
+        "hard_swish": F.hardswish,
+        "mish": F.mish,
+        "exponential": torch.exp,
+        "soft_shrink": lambda x: F.softshrink(x, 0.5),
+        "hard_shrink": lambda x: F.hardshrink(x, 0.5),
+        "softmax": lambda x: F.softmax(x, dim=-1),
+        "log_softmax": lambda x: F.log_softmax(x, dim=-1),
+        "glu": lambda x: F.glu(x, dim=-1),
+    }
+
+
+# ------------------------------------------------------------------ dtypes
+
+_TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def _to_torch(a: np.ndarray, requires_grad: bool = False):
+    torch, _ = _torch()
+    a = np.asarray(a)
+    name = a.dtype.name
+    if name not in _TORCH_DTYPES:
+        raise Unsupported(f"torch adapter handles {', '.join(_TORCH_DTYPES)}; received dtype {name}")
+    if name == "bfloat16":  # NumPy has no bfloat16 torch can read: go through float32
+        t = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
+    else:
+        t = torch.from_numpy(np.array(a))
+    return t.requires_grad_(requires_grad)
+
+
+def _to_numpy(t) -> np.ndarray:
+    torch, _ = _torch()
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.to(torch.float32).numpy().astype(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+# ------------------------------------------------------------------ layers
+# Every function below takes x in (N, C, *spatial) and the weights as torch
+# tensors in Keras layouts, and returns the pre-activation in (N, C, *spatial).
+
+def _pad_args(pads: list[tuple[int, int]]) -> list[int]:
+    """[(before, after) per spatial dim] -> F.pad's flat list, last dim first."""
+    return [v for before_after in reversed(pads) for v in before_after]
+
+
+def _conv_pads(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
+    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
+    if cfg["padding"] == "valid":
+        return [(0, 0)] * len(spatial)
+    if cfg["padding"] == "causal":
+        return [shapes.causal_padding(k[0], d[0])]
+    return [shapes.same_padding(n, *kj) for n, kj in zip(spatial, zip(k, s, d))]
+
+
+def _conv_fn(rank: int, transpose: bool = False) -> Callable:
+    _, F = _torch()
+    return getattr(F, f"conv_transpose{rank}d" if transpose else f"conv{rank}d")
+
+
+def _keras_to_torch_kernel(kernel, rank: int):
+    """(k..., a, b) -> (b, a, k...): Keras's conv kernel to torch's (out, in/groups, k...)."""
+    return kernel.permute(rank + 1, rank, *range(rank))
+
+
+def _convolve(cfg: dict, x, kernel, groups: int = 1, bias=None):
+    rank = x.ndim - 2
+    x = _torch()[1].pad(x, _pad_args(_conv_pads(cfg, tuple(x.shape[2:]))))
+    return _conv_fn(rank)(x, _keras_to_torch_kernel(kernel, rank), bias,
+                          stride=cfg["strides"], dilation=cfg["dilation_rate"], groups=groups)
+
+
+def _conv(cfg: dict, x, w: dict):
+    return _convolve(cfg, x, w["kernel"], cfg["groups"], w.get("bias"))
+
+
+def _depthwise_kernel(kernel):
+    """(k..., C, dm) -> (k..., 1, C*dm): output channel c*dm + m of a groups=C convolution."""
+    return kernel.reshape(*kernel.shape[:-2], 1, kernel.shape[-2] * kernel.shape[-1])
+
+
+def _depthwise(cfg: dict, x, w: dict):
+    return _convolve(cfg, x, _depthwise_kernel(w["kernel"]), x.shape[1], w.get("bias"))
+
+
+def _separable(cfg: dict, x, w: dict):
+    h = _convolve(cfg, x, _depthwise_kernel(w["depthwise_kernel"]), x.shape[1])
+    rank = x.ndim - 2
+    return _conv_fn(rank)(h, _keras_to_torch_kernel(w["pointwise_kernel"], rank), w.get("bias"))
+
+
+def _conv_transpose(cfg: dict, x, w: dict):
+    torch, F = _torch()
+    rank = x.ndim - 2
+    # Keras (k..., out, in) -> torch conv_transpose weight (in, out, k...)
+    kernel = w["kernel"].permute(rank + 1, rank, *range(rank))
+    full = _conv_fn(rank, transpose=True)(x, kernel, None, stride=cfg["strides"],
+                                          dilation=cfg["dilation_rate"])
+    window = []
+    for j, n in enumerate(x.shape[2:]):
+        op = None if cfg["output_padding"] is None else cfg["output_padding"][j]
+        crop, length = shapes.transpose_crop(n, cfg["kernel_size"][j], cfg["strides"][j],
+                                             cfg["dilation_rate"][j], cfg["padding"], op)
+        window.append((-crop, crop + length - full.shape[2 + j]))
+    y = F.pad(full, _pad_args(window))
+    if "bias" in w:
+        y = y + w["bias"].reshape(-1, *([1] * rank))
+    return y
+
+
+def _cropping(cfg: dict, x, w: dict):
+    rank = x.ndim - 2
+    amounts = [cfg["cropping"]] if rank == 1 else cfg["cropping"]
+    index = tuple(slice(a, n - b) for (a, b), n in zip(amounts, x.shape[2:]))
+    return x[(slice(None), slice(None)) + index]
+
+
+def _zero_padding(cfg: dict, x, w: dict):
+    rank = x.ndim - 2
+    amounts = [cfg["padding"]] if rank == 1 else cfg["padding"]
+    return _torch()[1].pad(x, _pad_args([tuple(a) for a in amounts]))
+
+
+def _upsampling(cfg: dict, x, w: dict):
+    torch, F = _torch()
+    rank = x.ndim - 2
+    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    method = cfg.get("interpolation", "nearest")
+    if method == "nearest":
+        for j, s in enumerate(size):
+            x = torch.repeat_interleave(x, s, dim=2 + j)
+        return x
+    if method in ("bilinear", "area"):
+        out = [n * s for n, s in zip(x.shape[2:], size)]
+        kwargs = {"align_corners": False} if method == "bilinear" else {}
+        return F.interpolate(x, size=out, mode=method, **kwargs)
+    raise Unsupported(f"torch has no {method!r} resize with TensorFlow's kernel "
+                      "(F.interpolate's bicubic uses a=-0.75, Keras's a=-0.5; torch has no lanczos)")
+
+
+_FAMILIES = {"conv": _conv, "conv_transpose": _conv_transpose, "depthwise": _depthwise,
+             "separable": _separable, "cropping": _cropping, "zero_padding": _zero_padding,
+             "upsampling": _upsampling}
+
+
+# ------------------------------------------------------------------ adapter
+
+class TorchAdapter:
+    """Keras layers computed with torch.nn.functional on the CPU."""
+
+    name = "torch"
+
+    def versions(self) -> dict[str, str]:
+        """{"torch": ...}."""
+        torch, _ = _torch()
+        return {"torch": torch.__version__}
+
+    def _run(self, spec: dict, inputs: np.ndarray, weights: dict, requires_grad: bool):
+        """(output tensor, input tensor, weight tensors) in the layer's data_format."""
+        nspec = reference.normalize(spec)
+        x_np = np.asarray(inputs)
+        reference.output_shape(nspec, x_np.shape)
+        layer, cfg = reference.LAYERS[nspec["class_name"]], nspec["config"]
+        activation = cfg.get("activation", "linear")
+        act = _activations().get(activation)
+        if act is None:
+            raise Unsupported(f"torch has no activation equivalent to Keras's {activation!r}")
+        x = _to_torch(x_np, requires_grad)
+        w = {k: _to_torch(v, requires_grad) for k, v in (weights or {}).items()}
+        channels_last = cfg.get("data_format", "channels_last") == "channels_last"
+        xi = x.movedim(-1, 1) if channels_last else x
+        try:
+            z = _FAMILIES[layer.family](cfg, xi, w)
+        except RuntimeError as e:
+            if "not implemented for" in str(e):
+                raise Unsupported(f"torch CPU: {e}") from e
+            raise
+        z = z.movedim(1, -1) if channels_last else z
+        return act(z), x, w
+
+    def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+        """The layer's output, computed by torch in the inputs' dtype."""
+        torch, _ = _torch()
+        with torch.no_grad():
+            y, _, _ = self._run(spec, inputs, weights, requires_grad=False)
+        return _to_numpy(y)
+
+    def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
+            output_grad: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (torch.autograd)."""
+        torch, _ = _torch()
+        y, x, w = self._run(spec, inputs, weights, requires_grad=True)
+        g = _to_torch(output_grad).to(y.dtype)
+        names = ["inputs"] + list(w)
+        sources = [x] + list(w.values())
+        grads = torch.autograd.grad(y, sources, grad_outputs=g, allow_unused=True)
+        return {n: _to_numpy(torch.zeros_like(s) if d is None else d)
+                for n, s, d in zip(names, sources, grads)}
