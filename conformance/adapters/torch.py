@@ -30,7 +30,7 @@ import numpy as np
 
 import reference
 from conformance import Unsupported
-from reference import shapes
+from . import _geometry
 
 __all__ = ["TorchAdapter"]
 
@@ -116,15 +116,6 @@ def _pad_args(pads: list[tuple[int, int]]) -> list[int]:
     return [v for before_after in reversed(pads) for v in before_after]
 
 
-def _conv_pads(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
-    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
-    if cfg["padding"] == "valid":
-        return [(0, 0)] * len(spatial)
-    if cfg["padding"] == "causal":
-        return [shapes.causal_padding(k[0], d[0])]
-    return [shapes.same_padding(n, *kj) for n, kj in zip(spatial, zip(k, s, d))]
-
-
 def _conv_fn(rank: int, transpose: bool = False) -> Callable:
     _, F = _torch()
     return getattr(F, f"conv_transpose{rank}d" if transpose else f"conv{rank}d")
@@ -137,7 +128,7 @@ def _keras_to_torch_kernel(kernel, rank: int):
 
 def _convolve(cfg: dict, x, kernel, groups: int = 1, bias=None):
     rank = x.ndim - 2
-    x = _torch()[1].pad(x, _pad_args(_conv_pads(cfg, tuple(x.shape[2:]))))
+    x = _torch()[1].pad(x, _pad_args(_geometry.conv_pads(cfg, tuple(x.shape[2:]))))
     return _conv_fn(rank)(x, _keras_to_torch_kernel(kernel, rank), bias,
                           stride=cfg["strides"], dilation=cfg["dilation_rate"], groups=groups)
 
@@ -168,12 +159,8 @@ def _conv_transpose(cfg: dict, x, w: dict):
     kernel = w["kernel"].permute(rank + 1, rank, *range(rank))
     full = _conv_fn(rank, transpose=True)(x, kernel, None, stride=cfg["strides"],
                                           dilation=cfg["dilation_rate"])
-    window = []
-    for j, n in enumerate(x.shape[2:]):
-        op = None if cfg["output_padding"] is None else cfg["output_padding"][j]
-        crop, length = shapes.transpose_crop(n, cfg["kernel_size"][j], cfg["strides"][j],
-                                             cfg["dilation_rate"][j], cfg["padding"], op)
-        window.append((-crop, crop + length - full.shape[2 + j]))
+    window = [(-crop, crop + length - m) for (crop, length), m in
+              zip(_geometry.transpose_windows(cfg, tuple(x.shape[2:])), full.shape[2:])]
     y = F.pad(full, _pad_args(window))
     if "bias" in w:
         y = y + w["bias"].reshape(-1, *([1] * rank))
@@ -181,22 +168,18 @@ def _conv_transpose(cfg: dict, x, w: dict):
 
 
 def _cropping(cfg: dict, x, w: dict):
-    rank = x.ndim - 2
-    amounts = [cfg["cropping"]] if rank == 1 else cfg["cropping"]
+    amounts = _geometry.amounts(cfg, "cropping", x.ndim - 2)
     index = tuple(slice(a, n - b) for (a, b), n in zip(amounts, x.shape[2:]))
     return x[(slice(None), slice(None)) + index]
 
 
 def _zero_padding(cfg: dict, x, w: dict):
-    rank = x.ndim - 2
-    amounts = [cfg["padding"]] if rank == 1 else cfg["padding"]
-    return _torch()[1].pad(x, _pad_args([tuple(a) for a in amounts]))
+    return _torch()[1].pad(x, _pad_args(_geometry.amounts(cfg, "padding", x.ndim - 2)))
 
 
 def _upsampling(cfg: dict, x, w: dict):
     torch, F = _torch()
-    rank = x.ndim - 2
-    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    size = _geometry.sizes(cfg, x.ndim - 2)
     method = cfg.get("interpolation", "nearest")
     if method == "nearest":
         for j, s in enumerate(size):

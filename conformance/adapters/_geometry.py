@@ -1,0 +1,45 @@
+"""Keras's padding and cropping amounts, per spatial dimension, for adapters
+that translate Keras semantics onto another framework's primitives.
+
+Pure arithmetic on a normalized config (see ``reference.normalize``); the
+formulas themselves live in ``reference.shapes``.
+"""
+from __future__ import annotations
+
+from reference import shapes
+
+__all__ = ["conv_pads", "transpose_windows", "amounts", "sizes"]
+
+
+def conv_pads(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(before, after) zeros per spatial dimension for 'valid', 'same' (odd one
+    at the end) or 'causal' (``d*(k-1)`` before) padding."""
+    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
+    if cfg["padding"] == "valid":
+        return [(0, 0)] * len(spatial)
+    if cfg["padding"] == "causal":
+        return [shapes.causal_padding(k[0], d[0])]
+    return [shapes.same_padding(n, *ksd) for n, ksd in zip(spatial, zip(k, s, d))]
+
+
+def transpose_windows(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(crop_before, output length) per spatial dimension of a transposed
+    convolution: Keras's output element o receives x[i]*w[t] where
+    o = i*s + t*d - crop_before."""
+    out = []
+    for j, n in enumerate(spatial):
+        op = None if cfg["output_padding"] is None else cfg["output_padding"][j]
+        out.append(shapes.transpose_crop(n, cfg["kernel_size"][j], cfg["strides"][j],
+                                         cfg["dilation_rate"][j], cfg["padding"], op))
+    return out
+
+
+def amounts(cfg: dict, key: str, rank: int) -> list[tuple[int, int]]:
+    """Cropping / ZeroPadding (before, after) per spatial dimension."""
+    value = cfg[key]
+    return [tuple(value)] if rank == 1 else [tuple(v) for v in value]
+
+
+def sizes(cfg: dict, rank: int) -> list[int]:
+    """UpSampling factors per spatial dimension."""
+    return [cfg["size"]] if rank == 1 else list(cfg["size"])
