@@ -1,0 +1,214 @@
+"""The `jax` adapter: Keras layer semantics computed with jax.lax and jax.image.
+
+What a careful integrator writes to get Keras's layers out of JAX: the spec
+is validated with ``reference.normalize`` / ``reference.output_shape``, the
+padding amounts come from ``reference.shapes``, and every value is computed
+by JAX, in a channels-last internal layout (channels_first data is moved on
+entry and back on exit):
+
+* convolutions: ``lax.conv_general_dilated`` with explicit (before, after)
+  padding ('same' with the odd element at the end, 'causal' before),
+  ``rhs_dilation`` for dilation and ``feature_group_count`` for groups;
+* transposed convolutions: the same call with ``lhs_dilation = strides``, the
+  kernel flipped and read (k..., out, in) as (spatial..., O, I), padded so the
+  window is Keras's ``(crop_before, length)``;
+* depthwise: ``feature_group_count = C`` with output channel c*dm + m;
+  separable: depthwise, then a 1x1 convolution;
+* upsampling: nearest is ``jnp.repeat``; bilinear, bicubic, lanczos3/5 and
+  area are ``jax.image.resize`` (antialias=False, which Keras also uses).
+
+Gradients come from ``jax.vjp``. x64 is enabled when the adapter is built so
+float64 cases run in float64.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+import reference
+from conformance import Unsupported
+
+from . import _geometry
+
+__all__ = ["JaxAdapter"]
+
+_DTYPES = ("float64", "float32", "float16", "bfloat16")
+_RESIZE_METHODS = {"bilinear": "linear", "bicubic": "cubic", "lanczos3": "lanczos3",
+                   "lanczos5": "lanczos5", "area": "area"}
+
+
+@functools.cache
+def _jax() -> tuple[Any, Any, Any]:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax import lax
+
+    return jax, jnp, lax
+
+
+def _activations() -> dict[str, Callable]:
+    """Keras 3 activation name -> the jax function that computes it (Keras's defaults)."""
+    jax, jnp, _ = _jax()
+    nn = jax.nn
+    return {
+        "linear": lambda x: x, "relu": nn.relu, "relu6": nn.relu6,
+        "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.2),
+        "elu": nn.elu, "selu": nn.selu, "celu": nn.celu,
+        "gelu": lambda x: nn.gelu(x, approximate=False),
+        "sigmoid": nn.sigmoid, "hard_sigmoid": nn.hard_sigmoid, "sparse_sigmoid": nn.sparse_sigmoid,
+        "log_sigmoid": nn.log_sigmoid, "tanh": jnp.tanh, "hard_tanh": nn.hard_tanh,
+        "softplus": nn.softplus, "softsign": nn.soft_sign, "sparse_plus": nn.sparse_plus,
+        "squareplus": nn.squareplus, "silu": nn.silu, "swish": nn.swish, "hard_silu": nn.hard_silu,
+        "hard_swish": nn.hard_swish, "mish": nn.mish, "exponential": jnp.exp,
+        "softmax": lambda x: nn.softmax(x, axis=-1), "log_softmax": lambda x: nn.log_softmax(x, axis=-1),
+        "glu": lambda x: nn.glu(x, axis=-1),
+    }
+
+
+# ------------------------------------------------------------------ layers
+# Every function takes x in (N, *spatial, C) and the weights in Keras layouts
+# and returns the pre-activation, bias included, in (N, *spatial, C).
+
+def _dimension_numbers(rank: int, transpose: bool = False):
+    """lhs/out channels-last; rhs a Keras kernel (k..., in, out), or (k..., out, in) if transpose."""
+    lhs = (0, rank + 1) + tuple(range(1, rank + 1))
+    rhs = ((rank, rank + 1) if transpose else (rank + 1, rank)) + tuple(range(rank))
+    return _jax()[2].ConvDimensionNumbers(lhs, rhs, lhs)
+
+
+def _convolve(cfg: dict, x, kernel, groups: int = 1):
+    _, _, lax = _jax()
+    rank = x.ndim - 2
+    pads = _geometry.conv_pads(cfg, tuple(x.shape[1:-1]))
+    return lax.conv_general_dilated(x, kernel, cfg["strides"], pads, rhs_dilation=cfg["dilation_rate"],
+                                    dimension_numbers=_dimension_numbers(rank), feature_group_count=groups,
+                                    precision=lax.Precision.HIGHEST)
+
+
+def _depthwise_kernel(kernel):
+    """(k..., C, dm) -> (k..., 1, C*dm): output channel c*dm + m of a groups=C convolution."""
+    return kernel.reshape(*kernel.shape[:-2], 1, kernel.shape[-2] * kernel.shape[-1])
+
+
+def _pointwise(h, kernel):
+    _, _, lax = _jax()
+    rank = h.ndim - 2
+    return lax.conv_general_dilated(h, kernel, (1,) * rank, [(0, 0)] * rank,
+                                    dimension_numbers=_dimension_numbers(rank),
+                                    precision=lax.Precision.HIGHEST)
+
+
+def _conv(cfg, x, w):
+    return _convolve(cfg, x, w["kernel"], cfg["groups"])
+
+
+def _depthwise(cfg, x, w):
+    return _convolve(cfg, x, _depthwise_kernel(w["kernel"]), x.shape[-1])
+
+
+def _separable(cfg, x, w):
+    h = _convolve(cfg, x, _depthwise_kernel(w["depthwise_kernel"]), x.shape[-1])
+    return _pointwise(h, w["pointwise_kernel"])
+
+
+def _conv_transpose(cfg, x, w):
+    _, jnp, lax = _jax()
+    rank = x.ndim - 2
+    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
+    pads = []
+    for j, (crop, length) in enumerate(_geometry.transpose_windows(cfg, tuple(x.shape[1:-1]))):
+        span = d[j] * (k[j] - 1) + 1
+        before = span - 1 - crop
+        pads.append((before, length - (x.shape[1 + j] - 1) * s[j] - 1 - before + span - 1))
+    kernel = jnp.flip(w["kernel"], axis=tuple(range(rank)))
+    return lax.conv_general_dilated(x, kernel, (1,) * rank, pads, lhs_dilation=s, rhs_dilation=d,
+                                    dimension_numbers=_dimension_numbers(rank, transpose=True),
+                                    precision=lax.Precision.HIGHEST)
+
+
+def _cropping(cfg, x, w):
+    index = tuple(slice(a, n - b) for (a, b), n in
+                  zip(_geometry.amounts(cfg, "cropping", x.ndim - 2), x.shape[1:-1]))
+    return x[(slice(None),) + index]
+
+
+def _zero_padding(cfg, x, w):
+    _, jnp, _ = _jax()
+    return jnp.pad(x, [(0, 0)] + _geometry.amounts(cfg, "padding", x.ndim - 2) + [(0, 0)])
+
+
+def _upsampling(cfg, x, w):
+    jax, jnp, _ = _jax()
+    size = _geometry.sizes(cfg, x.ndim - 2)
+    method = cfg.get("interpolation", "nearest")
+    if method == "nearest":
+        for j, s in enumerate(size):
+            x = jnp.repeat(x, s, axis=1 + j)
+        return x
+    shape = (x.shape[0], *(n * s for n, s in zip(x.shape[1:-1], size)), x.shape[-1])
+    return jax.image.resize(x, shape, _RESIZE_METHODS[method], antialias=False)
+
+
+_FAMILIES = {"conv": _conv, "conv_transpose": _conv_transpose, "depthwise": _depthwise,
+             "separable": _separable, "cropping": _cropping, "zero_padding": _zero_padding,
+             "upsampling": _upsampling}
+
+
+# ------------------------------------------------------------------ adapter
+
+class JaxAdapter:
+    """Keras layers computed with jax.lax / jax.image on the CPU."""
+
+    name = "jax"
+
+    def __init__(self) -> None:
+        _jax()  # enables x64 before any array is made
+
+    def versions(self) -> dict[str, str]:
+        """{"jax": ..., "jaxlib": ...}."""
+        import jaxlib
+
+        return {"jax": _jax()[0].__version__, "jaxlib": jaxlib.__version__}
+
+    def _function(self, spec: dict, inputs: np.ndarray) -> Callable:
+        """f(x, weights) -> output, for this spec, validated as Keras validates it."""
+        nspec = reference.normalize(spec)
+        reference.output_shape(nspec, np.shape(inputs))
+        dtype = np.asarray(inputs).dtype.name
+        if dtype not in _DTYPES:
+            raise Unsupported(f"jax adapter handles {', '.join(_DTYPES)}; received dtype {dtype}")
+        layer, cfg = reference.LAYERS[nspec["class_name"]], nspec["config"]
+        activation = cfg.get("activation", "linear")
+        act = _activations().get(activation)
+        if act is None:
+            raise Unsupported(f"jax.nn has no activation equivalent to Keras's {activation!r}")
+        _, jnp, _ = _jax()
+        channels_first = cfg.get("data_format") == "channels_first"
+
+        def f(x, w):
+            xi = jnp.moveaxis(x, 1, -1) if channels_first else x
+            z = _FAMILIES[layer.family](cfg, xi, w)
+            if "bias" in w:
+                z = z + w["bias"]
+            return act(jnp.moveaxis(z, -1, 1) if channels_first else z)
+
+        return f
+
+    def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+        """The layer's output, computed by JAX in the inputs' dtype."""
+        _, jnp, _ = _jax()
+        f = self._function(spec, inputs)
+        return np.asarray(f(jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()}))
+
+    def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
+            output_grad: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (jax.vjp)."""
+        jax, jnp, _ = _jax()
+        f = self._function(spec, inputs)
+        y, pullback = jax.vjp(f, jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()})
+        dx, dw = pullback(jnp.asarray(output_grad, dtype=y.dtype))
+        return {"inputs": np.asarray(dx), **{k: np.asarray(v) for k, v in dw.items()}}
