@@ -1,2 +1,138 @@
-"""pytest plugin: run a conformance case set as test items (``--conv-adapter``)."""
+"""pytest plugin: a conformance case set as test items.
+
+``pytest --conv-adapter=NAME [--conv-profile P] [--conv-dtype D] [--conv-layers A,B]``
+adds one test item per case, named by the case id (node id
+``conv-conformance::<case id>``, stable across runs and machines), so ``-k``,
+``-n N`` (pytest-xdist) and ``--junitxml`` work as for any test. A case fails
+when any category is fail, error, timeout or crash, and is skipped when the
+adapter declines it (unsupported). Cases run in the pytest process; use
+``-n N`` for process isolation. Without ``--conv-adapter`` the plugin only
+registers its options, marker and fixtures.
+
+Fixtures: ``conv_adapter`` (the loaded adapter, session scope), ``conv_dtype``.
+"""
 from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+_PROFILES = ("smoke", "standard", "exhaustive")
+_DTYPES = ("float32", "float64", "float16", "bfloat16")
+_ADAPTER = pytest.StashKey[Any]()
+_COLLECTOR = "conv-conformance"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conv-conformance", "conformance of convolutional layers (conv-conformance)")
+    group.addoption("--conv-adapter", metavar="NAME|module:attr", default=None,
+                    help="run the conformance case set against this adapter")
+    group.addoption("--conv-profile", choices=_PROFILES, default="smoke", help="case set (default: smoke)")
+    group.addoption("--conv-dtype", choices=_DTYPES, default="float32", help="array dtype (default: float32)")
+    group.addoption("--conv-layers", metavar="Conv2D,...", default=None,
+                    help="only these layer classes (comma-separated)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conv_case: a conformance case added by --conv-adapter")
+    name = config.getoption("conv_adapter")
+    if name:
+        from .registry import AdapterNotFound, resolve
+
+        try:
+            resolve(name)
+        except AdapterNotFound as exc:
+            raise pytest.UsageError(f"--conv-adapter: {exc}") from exc
+        config.pluginmanager.register(_CaseSet(config), "conv-conformance-cases")
+
+
+class _CaseSet:
+    """Adds the case set to the collected items (before -k/-m deselection)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        from oracle.cases import case_set
+
+        layers = config.getoption("conv_layers")
+        layers = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
+        try:
+            cases = case_set(config.getoption("conv_profile"), layers=layers)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--conv-layers: {exc}") from exc
+        parent = _Cases.from_parent(session, name=_COLLECTOR)
+        items.extend(CaseItem.from_parent(parent, name=case.id, case=case) for case in cases)
+
+
+class _Cases(pytest.Collector):
+    """The parent node of the case items (they are created by the plugin, not collected)."""
+
+    def collect(self) -> list[pytest.Item]:
+        return []
+
+
+class ConformanceFailure(Exception):
+    """A case whose verdict is fail, error, timeout or crash."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    """One conformance case scored against the ``--conv-adapter`` adapter."""
+
+    def __init__(self, *, case: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker("conv_case")
+
+    def runtest(self) -> None:
+        from oracle.cases import materialize
+
+        from .compare import FAILING, check
+
+        dtype = self.config.getoption("conv_dtype")
+        result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)
+        self.user_properties.append(("verdicts", json.dumps(result.verdicts)))
+        if result.verdict in FAILING:
+            raise ConformanceFailure(result)
+        if result.verdict == "unsupported":
+            pytest.skip(result.message.splitlines()[0] if result.message else "unsupported")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ConformanceFailure):
+            result = excinfo.value.result
+            verdicts = ", ".join(f"{k}={v}" for k, v in result.verdicts.items())
+            return f"{result.id}: {verdicts}\n{result.message}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.case.layer} {self.case.id}"
+
+
+def _adapter(config: pytest.Config) -> Any:
+    """The --conv-adapter adapter, loaded once per process."""
+    if _ADAPTER not in config.stash:
+        from .registry import load_adapter
+
+        config.stash[_ADAPTER] = load_adapter(config.getoption("conv_adapter"))
+    return config.stash[_ADAPTER]
+
+
+@pytest.fixture(scope="session")
+def conv_adapter(pytestconfig: pytest.Config) -> Any:
+    """The adapter named by --conv-adapter (the test is skipped without it)."""
+    if not pytestconfig.getoption("conv_adapter"):
+        pytest.skip("no --conv-adapter given")
+    return _adapter(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def conv_dtype(pytestconfig: pytest.Config) -> str:
+    """The --conv-dtype of this run (default float32)."""
+    return pytestconfig.getoption("conv_dtype")

@@ -1,0 +1,262 @@
+"""The ``conv-conformance`` commands run, list-adapters, explore and export.
+
+``reports.cli`` (the console script) builds on :func:`build_parser` and adds
+report, scoreboard and compare. Every command returns an exit status: 0 for
+success (``run``: the adapter is conformant), 1 when ``run`` or ``explore``
+finds non-conformance, 2 for a usage error, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+__all__ = ["build_parser", "main", "UsageError"]
+
+PROFILES = ("smoke", "standard", "exhaustive")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+class UsageError(Exception):
+    """A command-line argument names something that does not exist."""
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn UsageError (and the registry's lookup errors) into a message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        from .registry import AdapterError
+
+        try:
+            return command(args)
+        except (UsageError, AdapterError) as exc:
+            print(f"conv-conformance {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _layer_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The argument parser with run, list-adapters, explore and export, and its
+    subparsers action (so other packages can add commands). Each command sets
+    ``func`` (returns an exit status)."""
+    parser = argparse.ArgumentParser(
+        prog="conv-conformance",
+        description="Conformance suite for convolutional layers with Keras semantics.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="score an adapter on a case set and write report.json",
+                         description="Score an adapter on a case set; exit 0 when conformant, 1 when not.")
+    run.add_argument("--adapter", required=True, metavar="NAME|module:attr",
+                     help="a registered adapter name (see list-adapters) or module:attr")
+    run.add_argument("--profile", default="smoke", choices=PROFILES, help="case set (default: smoke)")
+    run.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...",
+                     help="only these layer classes (comma-separated)")
+    run.add_argument("--dtype", default="float32", choices=DTYPES, help="dtype of the arrays (default: float32)")
+    run.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default: 1)")
+    run.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                     help="per-case time limit (default: 60)")
+    run.add_argument("--out", default="conformance-report", metavar="DIR",
+                     help="directory for report.json (default: conformance-report)")
+    run.set_defaults(func=_guarded(_run))
+
+    lst = sub.add_parser("list-adapters", help="list registered adapters and whether they import")
+    lst.set_defaults(func=_guarded(_list_adapters))
+
+    exp = sub.add_parser("explore", help="search beyond the case sets with Hypothesis and shrink failures",
+                         description="Draw valid configurations with Hypothesis, score the adapter "
+                                     "in this process, shrink each failure and print a reproducer.")
+    exp.add_argument("--adapter", required=True, metavar="NAME|module:attr")
+    exp.add_argument("--max-examples", type=_positive_int, default=100, metavar="N")
+    exp.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...")
+    exp.add_argument("--dtype", default="float32", choices=DTYPES)
+    exp.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random)")
+    exp.set_defaults(func=_guarded(_explore))
+
+    ex = sub.add_parser("export", help="write a case set as JSON + .npy files for any language")
+    ex.add_argument("--profile", default="smoke", choices=PROFILES)
+    ex.add_argument("--dtype", default="float32", choices=DTYPES)
+    ex.add_argument("directory", metavar="DIR")
+    ex.set_defaults(func=_guarded(_export))
+    return parser, sub
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns its exit status (2 on a usage error)."""
+    parser, _ = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on errors, 0 for --help
+        return int(exc.code or 0)
+    return args.func(args)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _check_layers(layers: list[str] | None) -> list[str] | None:
+    import reference
+
+    if layers is None:
+        return None
+    unknown = [name for name in layers if name not in reference.LAYERS]
+    if unknown or not layers:
+        raise UsageError(f"Argument `--layers` must name layers among {', '.join(sorted(reference.LAYERS))}. "
+                         f"Received: {', '.join(unknown) or '(empty)'}")
+    return layers
+
+
+def _case_set(profile: str, layers: list[str] | None) -> list[Any]:
+    from oracle.cases import case_set
+
+    try:
+        return case_set(profile, layers=layers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+class _Progress:
+    """tqdm on a terminal; otherwise a plain line per non-passing case and every 10%."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.bad = total, 0, 0
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True)
+        self.step = max(1, total // 10)
+
+    def update(self, result: Any) -> None:
+        self.done += 1
+        verdict = result.verdict
+        if verdict not in ("pass", "unsupported"):
+            self.bad += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(not_passing=self.bad, refresh=False)
+            return
+        if verdict not in ("pass", "unsupported"):
+            first = result.message.splitlines()[0] if result.message else ""
+            print(f"{verdict.upper():8} {result.id}  {first}", file=sys.stderr, flush=True)
+        if self.done % self.step == 0 or self.done == self.total:
+            print(f"[{self.done}/{self.total}] {self.bad} not passing", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ------------------------------------------------------------------ commands
+
+def _run(args: argparse.Namespace) -> int:
+    from oracle.cases import corpus_id
+
+    from .registry import resolve
+    from .report import ReportWriter, default_meta, utc_now
+    from .runner import WorkerStartError, run
+
+    layers = _check_layers(args.layers)
+    target = resolve(args.adapter)
+    cases = _case_set(args.profile, layers)
+    meta = default_meta(corpus_id=corpus_id(cases), profile=args.profile, dtype=args.dtype,
+                        adapter={"name": args.adapter, "target": target, "versions": {}},
+                        jobs=args.jobs, timeout=args.timeout, started=utc_now())
+
+    writer = ReportWriter(args.out, meta)
+
+    def ready(info: Any) -> None:
+        writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions}
+
+    progress = _Progress(len(cases))
+    results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout, on_ready=ready)
+    start = time.monotonic()
+    interrupted = False
+    try:
+        for index, result in results:
+            writer.add(index, result)
+            progress.update(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    except WorkerStartError as exc:
+        writer.finish(interrupted=True)
+        writer.path.unlink()
+        raise UsageError(f"cannot load adapter {args.adapter!r}: {exc}") from exc
+    finally:
+        results.close()
+        progress.close()
+    summary = writer.finish(interrupted=interrupted)
+    _print_summary(summary, writer.path, time.monotonic() - start, interrupted)
+    if interrupted:
+        return 130
+    return 0 if summary["conformant"] else 1
+
+
+def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) -> None:
+    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items() if n)
+    state = ("INTERRUPTED (partial report)" if interrupted else
+             "CONFORMANT" if summary["conformant"] else "NOT CONFORMANT")
+    ratios = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in summary["worst_ratio"].items() if v is not None)
+    print(f"{state}: {summary['cases']} cases in {seconds:.1f} s ({counts or 'none'})"
+          + (f"; worst error ratio {ratios}" if ratios else ""))
+    print(f"report: {path}")
+
+
+def _list_adapters(args: argparse.Namespace) -> int:
+    from .registry import GROUP, list_adapters
+
+    infos = list_adapters()
+    if not infos:
+        print(f"No adapters registered in the entry-point group {GROUP!r}.")
+    width = max((len(i.name) for i in infos), default=0)
+    for info in infos:
+        status = "ok" if info.error is None else f"not importable: {info.error}"
+        print(f"{info.name:<{width}}  {info.target}  [{status}]")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from oracle.export import export
+
+    try:
+        written = export(args.profile, args.directory, dtype=args.dtype)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"exported the {args.profile} case set ({args.dtype}) to {args.directory}"
+          + (f": {written}" if written else ""))
+    return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from .explore import explore
+
+    _check_layers(args.layers)
+    return explore(args.adapter, max_examples=args.max_examples, layers=args.layers,
+                   dtype=args.dtype, seed=args.seed)

@@ -1,0 +1,385 @@
+"""Scoring: one comparison routine, one failure format, one case check.
+
+:func:`compare` scores an array an adapter returned against the float64
+reference.  Each element's error ratio is ``|actual - expected| / allowed``
+(``allowed`` is the per-element absolute error the oracle derived from a
+forward error bound); an element with ``allowed == 0`` must be exact (ratio 0
+when equal, inf otherwise) and a NaN where a number is expected is inf.  The
+array passes when its worst ratio is at most 1.
+
+Every failure is described the same way (after NumPy's ``assert_array_compare``
+and array-api-tests): shape and dtype first, then the number of mismatched
+elements, the worst index, the worst absolute and relative difference, the
+two values there, and the call that produced them::
+
+    out.shape=(2, 5, 5, 3), but should be (2, 4, 4, 3) [Conv2D(filters=3, kernel_size=3, strides=2, padding='same') on x.shape=(2, 8, 8, 1) float32]
+
+:func:`check` runs one case through an adapter in the current process and
+returns a :class:`CaseResult` (the worker processes of :mod:`conformance.runner`,
+the pytest plugin and ``explore`` all call it).
+"""
+from __future__ import annotations
+
+import copy
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import Unsupported
+
+__all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Comparison", "CaseResult", "compare", "check",
+           "describe_call", "worst_verdict", "cast"]
+
+CATEGORIES = ("shape", "output", "gradient", "error_behaviour")
+#: Verdicts from best to worst; a case's overall verdict is the worst of its categories.
+VERDICTS = ("pass", "unsupported", "fail", "error", "timeout", "crash")
+#: Verdicts that make an adapter non-conformant.
+FAILING = frozenset({"fail", "error", "timeout", "crash"})
+_SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
+_MAX_MESSAGE = 4000
+
+
+def worst_verdict(verdicts: Any) -> str:
+    """The most severe of some verdicts (crash > timeout > error > fail > unsupported > pass)."""
+    values = list(verdicts.values() if isinstance(verdicts, Mapping) else verdicts)
+    return max(values, key=_SEVERITY.__getitem__) if values else "pass"
+
+
+# ------------------------------------------------------------- describing calls
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and value and all(v == value[0] for v in value) \
+            and not isinstance(value[0], (list, tuple)):
+        return repr(value[0])
+    if isinstance(value, list):
+        return repr(tuple(_tuples(v) for v in value))
+    return repr(value)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _defaults(spec: dict) -> dict:
+    """The normalized config of this layer with only its required arguments given."""
+    import reference
+
+    config = spec.get("config") or {}
+    required = {k: config[k] for k in ("filters", "kernel_size") if k in config}
+    try:
+        return reference.normalize({"class_name": spec["class_name"], "config": required})["config"]
+    except Exception:  # invalid or unknown layer: show every argument
+        return {}
+
+
+def describe_call(spec: Mapping, input_shape: Any = None, dtype: str | None = None) -> str:
+    """``Conv2D(filters=4, kernel_size=3, strides=2, padding='same') on x.shape=(2, 8, 8, 1) float32``.
+
+    Arguments equal to their Keras default are left out, except ``filters`` and
+    ``kernel_size``; a list whose entries are all equal prints as one number.
+    """
+    config = dict(spec.get("config") or {})
+    defaults = _defaults(dict(spec))
+    args = [f"{k}={_short(v)}" for k, v in config.items()
+            if k in ("filters", "kernel_size") or k not in defaults or defaults[k] != v]
+    call = f"{spec.get('class_name', '?')}({', '.join(args)})"
+    if input_shape is not None:
+        call += f" on x.shape={tuple(input_shape)}"
+        if dtype:
+            call += f" {dtype}"
+    return call
+
+
+# ------------------------------------------------------------- comparing arrays
+
+@dataclass
+class Comparison:
+    """The outcome of comparing one returned array with its reference.
+
+    ``shape_ok`` False means values were not compared (``ratio`` is None).
+    ``worst`` locates the largest error ratio: index, expected, actual, allowed.
+    """
+
+    name: str
+    shape_ok: bool
+    ratio: float | None = None
+    mismatches: int = 0
+    worst: dict | None = None
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.shape_ok and self.ratio is not None and self.ratio <= 1.0
+
+
+def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        diff = np.abs(actual - expected)
+        ratio = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1.0), np.inf)
+        same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+        ratio = np.where(same, 0.0, ratio)
+        return np.where(np.isnan(ratio), np.inf, ratio)
+
+
+def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: str) -> Comparison:
+    """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
+
+    ratio = |actual - expected| / allowed per element (allowed 0: exact; NaN: inf);
+    passes when the worst ratio is <= 1. ``name`` is how the array is called in
+    messages (``out``, ``grad['kernel']``) and ``call`` the layer call that made it.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    raw = np.asarray(actual)
+    dtype = str(raw.dtype)
+    if raw.shape != expected.shape:
+        return Comparison(name, False, message=f"{name}.shape={raw.shape}, but should be "
+                                               f"{expected.shape} [{call}]")
+    if raw.dtype.kind not in "fiub":
+        return Comparison(name, False, message=f"{name}.dtype={dtype}, but should be a real "
+                                               f"floating dtype [{call}]")
+    got = raw.astype(np.float64)
+    tol = np.broadcast_to(np.asarray(allowed, dtype=np.float64), expected.shape)
+    if expected.size == 0:
+        return Comparison(name, True, ratio=0.0)
+    ratio = _ratios(got, expected, tol)
+    flat = int(np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
+    worst_ratio = float(ratio[index])
+    worst = {"index": list(index), "expected": float(expected[index]),
+             "actual": float(got[index]), "allowed": float(tol[index])}
+    bad = ratio > 1.0
+    mismatches = int(np.count_nonzero(bad))
+    if not mismatches:
+        return Comparison(name, True, ratio=worst_ratio, worst=worst)
+    with np.errstate(all="ignore"):
+        diff = np.abs(got - expected)[bad]
+        rel = diff / np.abs(expected[bad])
+    lines = [
+        f"{name} differs from the reference beyond the allowed error [{call}]",
+        f" {name}.shape={raw.shape}, dtype={dtype}",
+        f" Mismatched elements: {mismatches} / {ratio.size} ({100 * mismatches / ratio.size:.3g}%)",
+        f" Worst error ratio: {worst_ratio:.6g} at index {index}",
+        f"  actual:   {worst['actual']!r}",
+        f"  expected: {worst['expected']!r}",
+        f"  allowed:  {worst['allowed']!r}",
+        f" Max absolute difference among violations: {np.nanmax(diff) if diff.size else 0:.6g}",
+        f" Max relative difference among violations: {np.nanmax(rel) if rel.size else 0:.6g}",
+    ]
+    return Comparison(name, True, ratio=worst_ratio, mismatches=mismatches, worst=worst,
+                      message="\n".join(lines))
+
+
+# ------------------------------------------------------------- checking a case
+
+@dataclass
+class CaseResult:
+    """Everything the report records about one case (see report.json ``cases``).
+
+    ``seconds`` is the time spent inside the adapter's own calls.
+    """
+
+    id: str
+    layer: str
+    spec: dict
+    input_shape: list
+    kind: str
+    dtype: str
+    verdicts: dict[str, str] = field(default_factory=dict)
+    worst_ratio: dict[str, float] = field(default_factory=dict)
+    worst: dict[str, dict] = field(default_factory=dict)
+    exception: dict | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """The case's overall verdict: the worst over its categories."""
+        return worst_verdict(self.verdicts)
+
+    def to_json(self) -> dict:
+        """The report.json record (non-finite numbers still floats; see conformance.report)."""
+        return {"id": self.id, "layer": self.layer, "spec": self.spec,
+                "input_shape": list(self.input_shape), "kind": self.kind, "dtype": self.dtype,
+                "verdicts": dict(self.verdicts), "worst_ratio": dict(self.worst_ratio),
+                "worst": dict(self.worst), "exception": self.exception,
+                "message": self.message, "seconds": self.seconds}
+
+    @classmethod
+    def for_case(cls, case: Any, dtype: str, **fields: Any) -> "CaseResult":
+        """An empty result carrying a case's identity."""
+        return cls(id=case.id, layer=case.layer, spec=case.spec, input_shape=list(case.input_shape),
+                   kind=case.kind, dtype=dtype, **fields)
+
+    @classmethod
+    def categories_of(cls, case: Any) -> tuple[str, ...]:
+        """The categories that apply to a case."""
+        if case.kind == "invalid":
+            return ("error_behaviour",)
+        return ("shape", "output", "gradient") if case.gradient else ("shape", "output")
+
+
+def cast(array: Any, dtype: str) -> np.ndarray:
+    """A fresh copy of ``array`` in the run dtype (bfloat16 via ml_dtypes)."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.array(array, dtype=ml_dtypes.bfloat16, copy=True)
+    return np.array(array, dtype=np.dtype(dtype), copy=True)
+
+
+def _exception(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__, "message": str(exc)[:_MAX_MESSAGE]}
+
+
+def _error_text(what: str, exc: BaseException, call: str) -> str:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
+    return f"{what} raised {type(exc).__name__}: {exc} [{call}]\n{tb}"[:_MAX_MESSAGE]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _invalid_reason(case: Any) -> str:
+    import reference
+
+    try:
+        reference.output_shape(case.spec, case.input_shape)
+    except Exception as exc:  # InvalidConfig or a malformed spec
+        return str(exc)
+    return "the reference rejects it"
+
+
+def check(adapter: Any, case: Any, materialized: Any, dtype: str) -> CaseResult:
+    """Run one case through ``adapter`` and score every category that applies.
+
+    Valid case: ``forward`` (shape, output); if ``case.gradient``, ``vjp``
+    (the shape and values of every gradient; no ``vjp`` -> gradient
+    unsupported). Invalid case: error behaviour only (pass if the adapter
+    raises anything but Unsupported, fail if it returns). Each call gets fresh
+    copies of the arrays cast to ``dtype``.
+    """
+    m = materialized
+    result = CaseResult.for_case(case, dtype)
+    call = describe_call(case.spec, case.input_shape, dtype)
+    timer = _Timer()
+    if case.kind == "invalid":
+        _check_invalid(adapter, case, m, dtype, call, timer, result)
+    else:
+        messages: list[str] = []
+        _check_forward(adapter, m, dtype, call, timer, result, messages)
+        if case.gradient:
+            _check_vjp(adapter, m, dtype, call, timer, result, messages)
+        result.message = "\n".join(messages)[:_MAX_MESSAGE]
+    result.seconds = timer.seconds
+    return result
+
+
+def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
+    try:
+        out = timer.call(adapter.forward, copy.deepcopy(case.spec), cast(m.inputs, dtype),
+                         {k: cast(v, dtype) for k, v in m.weights.items()})
+    except Unsupported as exc:
+        result.verdicts["error_behaviour"] = "unsupported"
+        result.exception = _exception(exc)
+        result.message = f"unsupported: {exc} [{call}]"
+    except Exception as exc:
+        result.verdicts["error_behaviour"] = "pass"
+        result.exception = _exception(exc)
+    else:
+        shape = getattr(out, "shape", None)
+        result.verdicts["error_behaviour"] = "fail"
+        result.message = (f"forward returned a result (shape {shape}) on a configuration Keras rejects: "
+                          f"{_invalid_reason(case)} [{call}]")
+
+
+def _check_forward(adapter, m, dtype, call, timer, result, messages) -> None:
+    v = result.verdicts
+    try:
+        out = timer.call(adapter.forward, _spec(result), cast(m.inputs, dtype),
+                         {k: cast(w, dtype) for k, w in m.weights.items()})
+        out = np.asarray(out)
+    except Unsupported as exc:
+        v["shape"] = v["output"] = "unsupported"
+        result.exception = _exception(exc)
+        messages.append(f"forward unsupported: {exc} [{call}]")
+        return
+    except Exception as exc:
+        v["shape"] = v["output"] = "error"
+        result.exception = _exception(exc)
+        messages.append(_error_text("forward", exc, call))
+        return
+    c = compare("out", out, m.expected_output, m.allowed_output, call=call)
+    v["shape"] = "pass" if c.shape_ok else "fail"
+    if c.ratio is not None:
+        result.worst_ratio["output"] = c.ratio
+        result.worst["output"] = c.worst
+    v["output"] = "pass" if c.passed else "fail"
+    if c.message:
+        messages.append(c.message)
+
+
+def _spec(result: CaseResult) -> dict:
+    return copy.deepcopy(result.spec)
+
+
+def _check_vjp(adapter, m, dtype, call, timer, result, messages) -> None:
+    v = result.verdicts
+    vjp = getattr(adapter, "vjp", None)
+    if vjp is None:
+        v["gradient"] = "unsupported"
+        messages.append(f"gradient unsupported: the adapter has no vjp [{call}]")
+        return
+    try:
+        grads = timer.call(vjp, _spec(result), cast(m.inputs, dtype),
+                           {k: cast(w, dtype) for k, w in m.weights.items()}, cast(m.output_grad, dtype))
+    except Unsupported as exc:
+        v["gradient"] = "unsupported"
+        result.exception = result.exception or _exception(exc)
+        messages.append(f"vjp unsupported: {exc} [{call}]")
+        return
+    except Exception as exc:
+        v["gradient"] = "error"
+        result.exception = result.exception or _exception(exc)
+        messages.append(_error_text("vjp", exc, call))
+        return
+    if not isinstance(grads, Mapping):
+        v["gradient"] = "fail"
+        messages.append(f"vjp returned {type(grads).__name__}, but should return a dict keyed by "
+                        f"{sorted(m.expected_gradients)} [{call}]")
+        return
+    shape_ok, values_ok, worst_ratio, worst = True, True, None, None
+    for key in m.expected_gradients:
+        name = f"grad[{key!r}]"
+        if key not in grads:
+            values_ok = False
+            messages.append(f"vjp returned no {key!r} gradient; it returned keys {sorted(grads)} "
+                            f"and should return {sorted(m.expected_gradients)} [{call}]")
+            continue
+        c = compare(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call)
+        shape_ok &= c.shape_ok
+        values_ok &= c.passed
+        if c.ratio is not None and (worst_ratio is None or c.ratio > worst_ratio):
+            worst_ratio, worst = c.ratio, {"name": key, **c.worst} if c.worst else None
+        if c.message:
+            messages.append(c.message)
+    if not shape_ok:
+        v["shape"] = worst_verdict([v.get("shape", "pass"), "fail"])
+    else:
+        v.setdefault("shape", "pass")
+    v["gradient"] = "pass" if values_ok else "fail"
+    if worst_ratio is not None:
+        result.worst_ratio["gradient"] = worst_ratio
+        if worst is not None:
+            result.worst["gradient"] = worst

@@ -1,0 +1,142 @@
+"""Finding and loading adapters.
+
+An adapter is named either by its entry point in the group
+``conv_conformance.adapters`` (``reference``, ``keras``, ...) or as
+``"module:attr"`` (``attr`` may be dotted). The object found may be an
+adapter instance, a class, or a factory called with no arguments.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+__all__ = ["GROUP", "AdapterError", "AdapterNotFound", "AdapterInfo", "resolve", "load_adapter",
+           "list_adapters", "adapter_name", "adapter_versions"]
+
+GROUP = "conv_conformance.adapters"
+# Modules whose version a report records when an adapter has imported them.
+_FRAMEWORKS = ("numpy", "tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "ml_dtypes")
+
+
+class AdapterError(Exception):
+    """An adapter could not be found, imported or built."""
+
+
+class AdapterNotFound(AdapterError, LookupError):
+    """No adapter of that name; the message lists the available ones."""
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """A registered adapter: its name, its ``module:attr`` target, and why it
+    does not import (None when it does)."""
+
+    name: str
+    target: str
+    error: str | None = None
+
+
+def _entry_points() -> dict[str, str]:
+    return {ep.name: ep.value for ep in metadata.entry_points(group=GROUP)}
+
+
+def _available() -> str:
+    names = sorted(_entry_points())
+    return ", ".join(names) if names else "(none registered)"
+
+
+def resolve(name: str) -> str:
+    """The ``module:attr`` target of an adapter name (a target is returned as is).
+
+    Raises AdapterNotFound, listing the registered adapters, for an unknown name.
+    """
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        if not module or not attr:
+            raise AdapterNotFound(f"Adapter {name!r} is not of the form 'module:attr'. "
+                                  f"Registered adapters: {_available()}")
+        return name
+    points = _entry_points()
+    if name not in points:
+        raise AdapterNotFound(f"Unknown adapter {name!r}. Registered adapters (entry-point group "
+                              f"{GROUP!r}): {_available()}; or give 'module:attr'.")
+    return points[name]
+
+
+def _import_target(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AdapterError(f"Cannot import module {module_name!r} of adapter {target!r}: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            public = sorted(n for n in dir(obj) if not n.startswith("_"))
+            raise AdapterNotFound(f"Module {module_name!r} has no attribute {attr!r} "
+                                  f"(adapter {target!r}); it defines: {', '.join(public)}") from None
+    return obj
+
+
+def load_adapter(name: str) -> Any:
+    """The adapter named ``name`` (entry-point name or ``module:attr``), ready to call.
+
+    A class or a factory is called with no arguments; the result must have a
+    callable ``forward``.
+    """
+    target = resolve(name)
+    obj = _import_target(target)
+    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "forward")):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise AdapterError(f"Building adapter {target!r} with no arguments raised "
+                               f"{type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(obj, "forward", None)):
+        raise AdapterError(f"Adapter {target!r} gave {type(obj).__name__!r}, which has no "
+                           "forward(spec, inputs, weights) method")
+    return obj
+
+
+def adapter_name(adapter: Any, default: str) -> str:
+    """The adapter's ``name`` attribute, else ``default``."""
+    name = getattr(adapter, "name", None)
+    return name if isinstance(name, str) and name else default
+
+
+def adapter_versions(adapter: Any) -> dict[str, str]:
+    """Versions for the report: the adapter's own ``versions`` (attribute or
+    method) over those of the frameworks it has imported."""
+    found = {}
+    for module in _FRAMEWORKS:
+        mod = sys.modules.get(module)
+        version = getattr(mod, "__version__", None) if mod is not None else None
+        if isinstance(version, str):
+            found[module] = version
+    own = getattr(adapter, "versions", None)
+    try:
+        own = own() if callable(own) else own
+    except Exception:
+        own = None
+    if isinstance(own, dict):
+        found.update({str(k): str(v) for k, v in own.items()})
+    return found
+
+
+def list_adapters() -> list[AdapterInfo]:
+    """Every registered adapter, sorted by name, with the error that stops it
+    importing (None when it imports)."""
+    infos = []
+    for name, target in sorted(_entry_points().items()):
+        try:
+            _import_target(target)
+            error = None
+        except Exception as exc:
+            error = str(exc)
+        infos.append(AdapterInfo(name, target, error))
+    return infos

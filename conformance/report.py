@@ -1,0 +1,147 @@
+"""Building report.json (schema: ``reports/schema.json``, schema_version 1).
+
+:class:`ReportWriter` streams each case record to ``DIR/report.partial.jsonl``
+the moment it arrives (so nothing computed is lost if the run dies), keeps
+only counters in memory, and at the end writes ``DIR/report.json`` with the
+cases in case-set order, then removes the partial file. JSON has no
+Infinity/NaN, so every non-finite number is written as the string "inf",
+"-inf" or "nan".
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .compare import CATEGORIES, FAILING, VERDICTS, CaseResult
+
+__all__ = ["SCHEMA_VERSION", "ReportWriter", "jsonable", "platform_info", "utc_now", "suite_version",
+           "default_meta"]
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC with a Z suffix."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def platform_info() -> dict[str, str]:
+    """Python version, operating system and machine of this process."""
+    return {"python": platform.python_version(), "system": platform.system(),
+            "machine": platform.machine()}
+
+
+def suite_version() -> str:
+    """The installed conv-conformance version."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("conv-conformance")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NumPy scalars/arrays made plain and non-finite floats as "inf", "-inf", "nan"."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def _counts() -> dict[str, int]:
+    return {v: 0 for v in VERDICTS}
+
+
+class ReportWriter:
+    """Accumulates case results into ``directory/report.json``.
+
+    ``meta`` holds the run's top-level fields (profile, dtype, adapter, ...);
+    :meth:`add` streams one result to disk; :meth:`finish` writes the report.
+    Memory stays constant in the number of cases apart from one file offset
+    per case.
+    """
+
+    def __init__(self, directory: str | os.PathLike, meta: dict[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "report.json"
+        self.partial_path = self.directory / "report.partial.jsonl"
+        self.meta = dict(meta)
+        self.counts = _counts()
+        self.by_category = {c: _counts() for c in CATEGORIES}
+        self.worst_ratio: dict[str, float | None] = {"output": None, "gradient": None}
+        self._offsets: dict[int, int] = {}
+        self._stream = open(self.partial_path, "w", encoding="utf-8")
+
+    @property
+    def cases(self) -> int:
+        return len(self._offsets)
+
+    def add(self, index: int, result: CaseResult) -> None:
+        """Record the result of case number ``index`` (its position in the case set)."""
+        self.counts[result.verdict] += 1
+        for category, verdict in result.verdicts.items():
+            self.by_category[category][verdict] += 1
+        for category, ratio in result.worst_ratio.items():
+            best = self.worst_ratio.get(category)
+            if ratio is not None and (best is None or not ratio <= best):
+                self.worst_ratio[category] = ratio
+        self._offsets[index] = self._stream.tell()
+        self._stream.write(json.dumps(jsonable(result.to_json()), allow_nan=False) + "\n")
+        self._stream.flush()
+
+    def summary(self, *, interrupted: bool = False) -> dict[str, Any]:
+        """The report's ``summary``: conformant when complete and no case is fail/error/timeout/crash."""
+        failing = sum(self.counts[v] for v in FAILING)
+        return {"conformant": not interrupted and failing == 0, "cases": self.cases,
+                "counts": dict(self.counts),
+                "by_category": {c: dict(n) for c, n in self.by_category.items()},
+                "worst_ratio": jsonable(self.worst_ratio)}
+
+    def finish(self, *, interrupted: bool = False) -> dict[str, Any]:
+        """Write report.json (cases in case-set order) and return its summary."""
+        self._stream.close()
+        head = {"schema_version": SCHEMA_VERSION, **self.meta, "finished": utc_now(),
+                "interrupted": interrupted, "summary": self.summary(interrupted=interrupted)}
+        tmp = self.path.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as out, open(self.partial_path, encoding="utf-8") as src:
+            text = json.dumps(jsonable(head), indent=1, allow_nan=False)
+            out.write(text[:-2] + ',\n "cases": [')  # text ends with "\n}"
+            for n, index in enumerate(sorted(self._offsets)):
+                src.seek(self._offsets[index])
+                out.write(("\n  " if n == 0 else ",\n  ") + src.readline().rstrip("\n"))
+            out.write("\n ]\n}\n")
+        os.replace(tmp, self.path)
+        self.partial_path.unlink()
+        return head["summary"]
+
+    def __enter__(self) -> "ReportWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._stream.closed:
+            self._stream.close()
+
+
+def default_meta(*, corpus_id: str, profile: str, dtype: str, adapter: dict, jobs: int,
+                 timeout: float, started: str | None = None) -> dict[str, Any]:
+    """Top-level report fields apart from summary, cases and finished."""
+    return {"suite_version": suite_version(), "corpus_id": corpus_id, "profile": profile,
+            "dtype": dtype, "adapter": adapter, "platform": platform_info(),
+            "started": started or utc_now(), "jobs": jobs, "timeout": timeout}
+

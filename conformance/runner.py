@@ -1,0 +1,236 @@
+"""Running a case set in isolated worker processes.
+
+Adapter code never runs in the process that holds the results. Each of the
+``jobs`` slots is one :class:`multiprocessing.Process` (spawn start method)
+connected by a :func:`multiprocessing.Pipe`: the worker loads the adapter once,
+then receives small messages ``(index, case JSON, dtype)``, materializes the
+case itself from its seed, scores it with :func:`conformance.compare.check`
+and sends back the :class:`~conformance.compare.CaseResult`.
+
+The parent waits on every pipe and process sentinel at once
+(:func:`multiprocessing.connection.wait`) with the nearest case deadline as
+timeout. A case still running at its deadline is recorded as ``timeout``; a
+worker that dies (segfault, abort, ``os._exit``) is recorded as ``crash`` for
+the case it held. Either way the worker is replaced by a fresh one and the run
+goes on. Results are yielded as they arrive; nothing about finished cases is
+kept here.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Iterator, Sequence
+
+from .compare import CaseResult, describe_call
+
+__all__ = ["run", "WorkerStartError", "AdapterInfo"]
+
+_STARTUP_TIMEOUT = 300.0  # importing a framework can take a while on a loaded machine
+
+
+class WorkerStartError(Exception):
+    """The adapter could not be loaded in a worker (bad target, import error)."""
+
+
+@dataclass
+class AdapterInfo:
+    """What a worker reports once its adapter is loaded."""
+
+    name: str
+    target: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ worker side
+
+def _worker(conn: Connection, target: str) -> None:
+    """Worker process main loop: load the adapter, then score cases until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    try:
+        from oracle.cases import Case, materialize
+
+        from .compare import check
+        from .registry import adapter_name, adapter_versions, load_adapter, resolve
+
+        adapter = load_adapter(target)
+        info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter))
+    except BaseException as exc:  # report anything, including SystemExit from an adapter import
+        conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", info))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        index, case_json, dtype = message
+        case = Case.from_json(case_json)
+        try:
+            result = check(adapter, case, materialize(case, dtype), dtype)
+        except Exception as exc:  # the harness itself failed on this case: report, keep going
+            result = CaseResult.for_case(case, dtype, exception={"type": type(exc).__name__,
+                                                                  "message": str(exc)})
+            for category in CaseResult.categories_of(case):
+                result.verdicts[category] = "error"
+            result.message = f"the harness could not score this case: {type(exc).__name__}: {exc}"
+        conn.send(("result", index, result))
+
+
+# ------------------------------------------------------------------ parent side
+
+@dataclass
+class _Slot:
+    process: Any
+    conn: Connection
+    ready: bool = False
+    task: tuple[int, Any] | None = None
+    deadline: float = 0.0
+    started: float = 0.0
+
+
+def _signal_name(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class _Pool:
+    def __init__(self, target: str, jobs: int, timeout: float) -> None:
+        self.target, self.jobs, self.timeout = target, jobs, timeout
+        self.context = multiprocessing.get_context("spawn")
+        self.slots: list[_Slot] = []
+        self.info: AdapterInfo | None = None
+
+    def spawn(self) -> _Slot:
+        parent, child = self.context.Pipe()
+        process = self.context.Process(target=_worker, args=(child, self.target), daemon=True,
+                                       name="conv-conformance-worker")
+        process.start()
+        child.close()
+        slot = _Slot(process, parent, deadline=time.monotonic() + _STARTUP_TIMEOUT)
+        self.slots.append(slot)
+        return slot
+
+    def retire(self, slot: _Slot) -> None:
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join(5)
+        slot.conn.close()
+        self.slots.remove(slot)
+
+    def close(self) -> None:
+        for slot in list(self.slots):
+            try:
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for slot in list(self.slots):
+            slot.process.join(0.5 if slot.task is None else 0)
+            self.retire(slot)
+
+
+def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> CaseResult:
+    call = describe_call(case.spec, case.input_shape, dtype)
+    result = CaseResult.for_case(case, dtype, message=f"{why} [{call}]", seconds=seconds)
+    for category in CaseResult.categories_of(case):
+        result.verdicts[category] = verdict
+    return result
+
+
+def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
+        timeout: float = 60.0, on_ready: Any = None) -> Iterator[tuple[int, CaseResult]]:
+    """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
+
+    Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
+    is called once with the :class:`AdapterInfo` of the first worker that loads
+    the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
+    exit (including KeyboardInterrupt or closing the generator) every worker
+    is killed.
+    """
+    if jobs < 1:
+        raise ValueError(f"Argument `jobs` must be an integer >= 1. Received: jobs={jobs!r}")
+    if not timeout > 0:
+        raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
+    pending = deque(enumerate(cases))
+    pool = _Pool(target, min(jobs, max(len(pending), 1)), timeout)
+    try:
+        for _ in range(pool.jobs):
+            pool.spawn()
+        remaining = len(pending)
+        while remaining:
+            for slot in pool.slots:
+                if slot.ready and slot.task is None and pending:
+                    slot.task = pending.popleft()
+                    slot.started = time.monotonic()
+                    slot.deadline = slot.started + timeout
+                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype))
+            now = time.monotonic()
+            busy = [s for s in pool.slots if s.task is not None or not s.ready]
+            nearest = min((s.deadline for s in busy), default=now + 1.0)
+            handles = [s.conn for s in pool.slots] + [s.process.sentinel for s in pool.slots]
+            ready = set(wait(handles, timeout=max(0.0, nearest - now)))
+            for slot in list(pool.slots):
+                outcome = _poll(pool, slot, ready, dtype, on_ready)
+                if outcome is not None:
+                    remaining -= 1
+                    yield outcome
+    finally:
+        pool.close()
+
+
+def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tuple[int, CaseResult] | None:
+    """Handle what happened to one worker: a message, its death, or its deadline."""
+    if slot.conn in ready or slot.process.sentinel in ready:
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message[0] == "ready":
+                    slot.ready = True
+                    if pool.info is None:
+                        pool.info = message[1]
+                        if on_ready is not None:
+                            on_ready(message[1])
+                elif message[0] == "load_error":
+                    pool.retire(slot)
+                    raise WorkerStartError(message[1])
+                else:
+                    _, index, result = message
+                    slot.task = None
+                    return index, result
+        except (EOFError, OSError):
+            pass
+        if not slot.process.is_alive() or slot.process.sentinel in ready:
+            slot.process.join(1)
+            return _replace(pool, slot, dtype, "crash",
+                            f"the worker process died ({_signal_name(slot.process.exitcode)}) "
+                            "while running this case")
+    if (slot.task is not None or not slot.ready) and time.monotonic() >= slot.deadline:
+        if not slot.ready:
+            pool.retire(slot)
+            raise WorkerStartError(f"the adapter {pool.target!r} did not load within {_STARTUP_TIMEOUT:.0f} s")
+        return _replace(pool, slot, dtype, "timeout",
+                        f"the case did not finish within --timeout {pool.timeout:g} s")
+    return None
+
+
+def _replace(pool: _Pool, slot: _Slot, dtype: str, verdict: str, why: str) -> tuple[int, CaseResult] | None:
+    task, seconds = slot.task, time.monotonic() - slot.started
+    ready = slot.ready
+    pool.retire(slot)
+    if not ready:
+        raise WorkerStartError(f"the worker process died ({_signal_name(slot.process.exitcode)}) "
+                               f"while loading the adapter {pool.target!r}")
+    pool.spawn()
+    if task is None:
+        return None
+    index, case = task
+    return index, _lost(case, dtype, verdict, why, seconds)
