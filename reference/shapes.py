@@ -394,6 +394,8 @@ def output_shape(spec: dict, input_shape: Sequence[int | None]) -> tuple:
     if cfg.get("activation") == "glu" and out[-1] is not None and out[-1] % 2:
         raise InvalidConfig(L, "activation", "'glu' halves the last axis of the output, which must be even "
                             f"(output shape {tuple(out)})", "glu")
+    if cfg.get("activation") == "glu" and out[-1] is not None:
+        out[-1] //= 2  # glu returns a * sigmoid(b) for the two halves of the last axis
     return tuple(out)
 
 
