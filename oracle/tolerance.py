@@ -1,0 +1,284 @@
+"""Allowed absolute errors from forward error bounds, element by element.
+
+Inputs and weights are exactly representable in the case dtype (see
+:mod:`oracle.cases`), so an implementation's only licit error is rounding in
+its own arithmetic. With ``u`` the unit roundoff of the dtype and
+``gamma(n) = n*u / (1 - n*u)`` (Higham, *Accuracy and Stability of Numerical
+Algorithms*, Lemma 3.1), the bound is built in three steps, each one run
+through the reference (never through the system under test):
+
+1. **Linear part** (convolution, transposed, depthwise, plus bias). An output
+   element is a sum of ``n`` products plus the bias; in any summation order
+   ``|fl(z) - z| <= gamma(n + 1) * (sum |x*w| + |b|)``. The sum of absolute
+   values is the reference run on ``|x|``, ``|w|``, ``|b|``; ``n`` is the
+   reference run on all-ones inputs and kernel (padding taps are exact zeros,
+   adding one costs no rounding, so they are not counted). One more rounding
+   of the stored result adds ``u*|z|``. A separable convolution is two such
+   sums in sequence: ``n = max n_depthwise + n_pointwise``.
+   Copying layers (Cropping, ZeroPadding, nearest UpSampling) perform no
+   arithmetic: ``gamma(n - 1)`` with ``n = 1`` is 0, compared exactly; the
+   gradient of nearest UpSampling sums ``size**rank`` copies, so it gets
+   ``gamma(n - 1)``. Interpolating UpSampling (bilinear, bicubic, lanczos,
+   area) is ``y = A x`` per axis with weights computed in the dtype: the bound
+   is ``gamma(n + 4*rank) * |A| |x|``, where ``|A|`` is read off the reference
+   by resizing unit vectors.
+2. **Activation**. An error ``e`` of the pre-activation ``z`` moves
+   ``f(z)`` by at most ``max |f'(t)|, t in {z-e, z, z+e}`` times ``e``; the
+   activation's own evaluation adds ``4u(|f(z)| + |z| + 1)`` (a few roundings
+   of its intermediates, and the cancellation in ``x - tanh(x)``,
+   ``expm1``-like forms). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
+   log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a projection, 1-Lipschitz
+   in l2: ``||e_row||_2``; glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
+   |a| sigmoid'(b) e_b``; each plus ``(L + 4) u`` times the row's scale
+   (``L`` the row length).
+3. **Gradients**, through the VJP with absolute values. The activation's VJP
+   ``g_z = f'(z) g`` has error ``|g| max_{t = z +- e} |f'(t) - f'(z)|`` plus
+   evaluation ``4u|g|(|f'(z)| + 1)``. The first term is the *kink rule*: where
+   ``z`` lies within its own allowed error of a kink (relu at 0, relu6 at 0 and
+   6, the ends of hard_sigmoid, hard_tanh, soft/hard_shrink, ...), the
+   derivative is undefined and the allowance widens by the jump of ``f'``;
+   sparsemax rows whose support is ambiguous allow ``2 max|g|``. Each gradient
+   of the linear part is again a sum of products: ``gamma(N) * VJP(|x|, |w|,
+   |g_z|)`` with ``N`` from the VJP of all ones, plus the error of ``g_z``
+   carried through ``VJP(|x|, |w|, err(g_z))``.
+
+Every bound is multiplied by the safety factor :data:`SAFETY` (= 2), which
+covers second-order terms. The bound is rigorous for any summation order and
+for fused multiply-adds; it does not cover Winograd or FFT convolution
+algorithms, whose error is larger (an implementation using them should run
+float64 or say so).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+import reference
+from reference.activations import activate, activate_vjp
+
+__all__ = ["SAFETY", "DTYPES", "unit_roundoff", "gamma", "allowed_errors"]
+
+SAFETY = 2.0
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
+_LAST_AXIS = ("softmax", "log_softmax", "sparsemax", "glu")
+_COPY_FAMILIES = ("cropping", "zero_padding")
+
+
+def unit_roundoff(dtype: str) -> float:
+    """u = 2**-p for a dtype with p bits of precision: 2**-53, 2**-24, 2**-11, 2**-8."""
+    if dtype not in _ROUNDOFF:
+        raise ValueError(f"Argument `dtype` must be one of {', '.join(map(repr, DTYPES))}. "
+                         f"Received: dtype={dtype!r}")
+    return _ROUNDOFF[dtype]
+
+
+def gamma(n, u: float):
+    """gamma_n = n*u / (1 - n*u), elementwise over n (0 where n <= 0)."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 0.0)
+    if np.any(n * u >= 0.5):
+        raise ValueError(f"a sum of {int(n.max())} terms is too long for unit roundoff {u}: "
+                         "the error bound gamma_n needs n*u < 1/2")
+    return n * u / (1 - n * u)
+
+
+# ------------------------------------------------------------ helpers
+
+def _with(spec: dict, **config) -> dict:
+    out = copy.deepcopy(spec)
+    out["config"].update(config)
+    return out
+
+
+def _abs(weights: dict) -> dict:
+    return {k: np.abs(np.asarray(v, dtype=np.float64)) for k, v in weights.items()}
+
+
+def _ones(weights: dict) -> dict:
+    return {k: np.ones(np.shape(v)) for k, v in weights.items()}
+
+
+def _no_bias(spec: dict, weights: dict) -> tuple[dict, dict]:
+    if "use_bias" not in spec["config"]:
+        return spec, weights
+    return _with(spec, use_bias=False), {k: v for k, v in weights.items() if k != "bias"}
+
+
+def _abs_resize_matrices(spec: dict, spatial: tuple[int, ...]) -> list[np.ndarray]:
+    """|A_j| for each spatial axis of an UpSampling layer, read off the reference.
+
+    Resizing the unit vectors of axis j (batch of n_j one-hot inputs, the other
+    axes of length 1, their size 1) returns the columns of A_j.
+    """
+    cfg = spec["config"]
+    rank = len(spatial)
+    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    mats = []
+    for j, n in enumerate(spatial):
+        probe = _with(spec, size=size[j] if rank == 1 else [size[i] if i == j else 1 for i in range(rank)],
+                      data_format="channels_last") if rank > 1 else spec
+        shape = [n] + [n if i == j else 1 for i in range(rank)] + [1]
+        x = np.zeros(shape)
+        for b in range(n):
+            x[(b,) + tuple(b if i == j else 0 for i in range(rank)) + (0,)] = 1.0
+        y = reference.forward(probe, x, {})
+        cols = y.reshape(n, -1)  # [b, o] = A[o, b]
+        mats.append(np.abs(cols.T))
+    return mats
+
+
+def _apply_along(a: np.ndarray, mats: list[np.ndarray], transpose: bool = False) -> np.ndarray:
+    for ax, m in enumerate(mats, start=1):
+        a = np.moveaxis(np.tensordot(m.T if transpose else m, a, axes=([1], [ax])), 0, ax)
+    return a
+
+
+def _internal(a: np.ndarray, cfg: dict) -> np.ndarray:
+    return np.moveaxis(a, 1, -1) if cfg.get("data_format") == "channels_first" else a
+
+
+def _external(a: np.ndarray, cfg: dict) -> np.ndarray:
+    return np.moveaxis(a, -1, 1) if cfg.get("data_format") == "channels_first" else a
+
+
+# -------------------------------------------------- activation error bounds
+
+def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float) -> np.ndarray:
+    """Bound on |f^(z^) - f(z)| given |z^ - z| <= e, f evaluated in the dtype."""
+    if name == "linear":
+        return e
+    y = activate(name, z)
+    if name == "softmax":
+        L = z.shape[-1]
+        return y * (e + (y * e).sum(-1, keepdims=True)) * 1.01 + (L + 4) * u * y
+    if name == "log_softmax":
+        L = z.shape[-1]
+        p = activate("softmax", z)
+        lse = z - y
+        return e + (p * e).sum(-1, keepdims=True) + (L + 4) * u * (np.abs(z) + np.abs(lse) + 1)
+    if name == "sparsemax":
+        L = z.shape[-1]
+        norm = np.sqrt((e * e).sum(-1, keepdims=True))
+        scale = np.abs(z).max(-1, keepdims=True) + 1
+        return np.broadcast_to(norm + (L + 4) * u * scale, y.shape).copy()
+    if name == "glu":
+        a, b = np.split(z, 2, axis=-1)
+        ea, eb = np.split(e, 2, axis=-1)
+        s = activate("sigmoid", b)
+        return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + 4 * u * (np.abs(y) + np.abs(a) + 1)
+    ones = np.ones_like(z)
+    slope = np.maximum.reduce([np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)])
+    return slope * e + 4 * u * (np.abs(y) + np.abs(z) + 1)
+
+
+def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: float) -> np.ndarray:
+    """Bound on the error of g_z = J_f(z)^T g when z is known to within e."""
+    if name == "linear":
+        return np.zeros_like(z)
+    ag = np.abs(g)
+    if name in ("softmax", "log_softmax"):
+        L = z.shape[-1]
+        p = activate("softmax", z)
+        dp = _activation_forward("softmax", z, e, u)
+        if name == "log_softmax":
+            sg = np.abs(g.sum(-1, keepdims=True))
+            return dp * sg + (L + 4) * u * (ag + p * sg)
+        gp = np.abs((g * p).sum(-1, keepdims=True))
+        return dp * (ag + gp) + p * (dp * ag).sum(-1, keepdims=True) + (L + 4) * u * p * (ag + gp)
+    if name == "sparsemax":
+        L = z.shape[-1]
+        y = activate("sparsemax", z)
+        norm = np.sqrt((e * e).sum(-1, keepdims=True))
+        on = y > 0
+        tau = np.where(on, z - y, np.inf).min(-1, keepdims=True)
+        near = (on & (y <= 2 * norm)) | (~on & (z - tau > -2 * norm))
+        ambiguous = near.any(-1, keepdims=True)
+        gmax = ag.max(-1, keepdims=True)
+        return np.where(ambiguous, 2 * gmax, (L + 4) * u * gmax) + np.zeros_like(z)
+    if name == "glu":
+        a, b = np.split(z, 2, axis=-1)
+        ea, eb = np.split(e, 2, axis=-1)
+        s = activate("sigmoid", b)
+        ds = s * (1 - s)
+        ga = ag * ds * eb * 1.01 + 4 * u * ag * s
+        gb = ag * (ds * ea + np.abs(a) * 0.1 * eb) + 4 * u * ag * (np.abs(a) * ds + 1)
+        return np.concatenate([ga, gb], axis=-1)
+    ones = np.ones_like(z)
+    d0 = activate_vjp(name, z, ones)
+    jump = np.maximum.reduce([np.abs(activate_vjp(name, t, ones) - d0) for t in (z - e, z + e)])
+    return ag * jump + 4 * u * ag * (np.abs(d0) + 1)
+
+
+# ---------------------------------------------------------- linear parts
+
+def _linear_bounds(spec, x, weights, u):
+    """(|x|,|w| sum S, term count n, pre-activation z) of a conv-family layer, z's allowed error."""
+    lin = _with(spec, activation="linear")
+    z = reference.forward(lin, x, weights)
+    s = reference.forward(lin, np.abs(x), _abs(weights))
+    nb_spec, nb_w = _no_bias(lin, weights)
+    family = reference.LAYERS[spec["class_name"]].family
+    if family == "separable":
+        cfg = spec["config"]
+        dw_spec = {"class_name": spec["class_name"].replace("Separable", "Depthwise"),
+                   "config": {k: cfg[k] for k in ("kernel_size", "strides", "padding", "data_format",
+                                                  "dilation_rate", "depth_multiplier")}
+                   | {"activation": "linear", "use_bias": False}}
+        n_dw = reference.forward(dw_spec, np.ones(x.shape), {"kernel": np.ones(np.shape(weights["depthwise_kernel"]))})
+        n = np.full(z.shape, n_dw.max() + np.shape(weights["pointwise_kernel"])[-2])
+    else:
+        n = reference.forward(nb_spec, np.ones(x.shape), _ones(nb_w))
+    n = n + ("bias" in weights)
+    return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z)
+
+
+def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype: str
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+    """Allowed absolute error of every output element and every gradient element.
+
+    Returns ``(allowed_output, allowed_gradients)``; ``allowed_gradients`` is
+    None when ``output_grad`` is None, else keyed like ``reference.vjp``.
+    The derivation is in this module's docstring.
+    """
+    u = unit_roundoff(dtype)
+    spec = reference.normalize(spec)
+    x = np.asarray(inputs, dtype=np.float64)
+    weights = {k: np.asarray(v, dtype=np.float64) for k, v in (weights or {}).items()}
+    layer = reference.LAYERS[spec["class_name"]]
+    cfg = spec["config"]
+    g = None if output_grad is None else np.asarray(output_grad, dtype=np.float64)
+
+    if layer.family in _COPY_FAMILIES or (layer.family == "upsampling" and cfg.get("interpolation", "nearest") == "nearest"):
+        out = np.zeros(reference.output_shape(spec, x.shape))
+        if g is None:
+            return out, None
+        n = reference.vjp(spec, np.ones(x.shape), {}, np.ones(g.shape))["inputs"]
+        return out, {"inputs": SAFETY * gamma(n - 1, u) * reference.vjp(spec, x, {}, np.abs(g))["inputs"]}
+
+    if layer.family == "upsampling":
+        xi = _internal(x, cfg)
+        mats = _abs_resize_matrices(spec, xi.shape[1:-1])
+        extra = 4 * layer.rank
+        y = np.abs(reference.forward(spec, x, {}))
+        n = _apply_along(np.ones(xi.shape), [(m > 0) * 1.0 for m in mats])
+        out = _external(SAFETY * gamma(n + extra, u) * _apply_along(np.abs(xi), mats), cfg) + u * y
+        if g is None:
+            return out, None
+        gi = _internal(g, cfg)
+        n = _apply_along(np.ones(gi.shape), [(m > 0) * 1.0 for m in mats], transpose=True)
+        dx = _external(SAFETY * gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True), cfg)
+        return out, {"inputs": dx}
+
+    lin, z, ez = _linear_bounds(spec, x, weights, u)
+    act = cfg["activation"]
+    out = SAFETY * _activation_forward(act, z, ez, u) if act != "linear" else ez
+    if g is None:
+        return out, None
+    gz = activate_vjp(act, z, g)
+    egz = SAFETY * _activation_vjp(act, z, ez, g, u)
+    aw = _abs(weights)
+    sums = reference.vjp(lin, np.abs(x), aw, np.abs(gz))
+    counts = reference.vjp(lin, np.ones(x.shape), _ones(weights), np.ones(gz.shape))
+    carried = reference.vjp(lin, np.abs(x), aw, egz)
+    return out, {k: SAFETY * gamma(counts[k], u) * sums[k] + carried[k] for k in sums}
