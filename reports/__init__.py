@@ -14,7 +14,7 @@ import json
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 __all__ = [
     "CATEGORIES",
@@ -27,6 +27,10 @@ __all__ = [
     "real",
     "worst_verdict",
     "case_verdict",
+    "fmt_ratio",
+    "layer_table",
+    "layer_counts",
+    "worst_cases",
 ]
 
 #: Scoring categories, in display order.
@@ -117,3 +121,43 @@ def fmt_ratio(value: Any) -> str:
     if math.isnan(x) or math.isinf(x):
         return str(x)
     return f"{x:.3g}"
+
+
+def _zero() -> dict[str, int]:
+    return {v: 0 for v in VERDICTS}
+
+
+def layer_table(report: dict) -> dict[str, dict[str, dict[str, int]]]:
+    """``{layer: {category: {verdict: count}}}`` over the report's cases, layers sorted;
+    only categories that apply to at least one case of the layer appear."""
+    table: dict[str, dict[str, dict[str, int]]] = {}
+    for case in report["cases"]:
+        row = table.setdefault(case["layer"], {})
+        for category, verdict in case["verdicts"].items():
+            row.setdefault(category, _zero())[verdict] += 1
+    return {layer: {c: table[layer][c] for c in CATEGORIES if c in table[layer]} for layer in sorted(table)}
+
+
+def layer_counts(report: dict) -> dict[str, dict[str, int]]:
+    """``{layer: {verdict: count}}``: cases per overall (worst) verdict, layers sorted."""
+    counts: dict[str, dict[str, int]] = {}
+    for case in report["cases"]:
+        counts.setdefault(case["layer"], _zero())[case_verdict(case)] += 1
+    return dict(sorted(counts.items()))
+
+
+def worst_cases(report: dict, category: str, *, limit: int | None = None) -> list[tuple[float, dict]]:
+    """``(ratio, case)`` for every case with a worst ratio in ``category``, worst first
+    (NaN counts as the worst of all)."""
+    found = [(real(r), c) for c in report["cases"]
+             if (r := (c.get("worst_ratio") or {}).get(category)) is not None]
+    found.sort(key=lambda rc: (not math.isnan(rc[0]), -rc[0] if not math.isnan(rc[0]) else 0.0, rc[1]["id"]))
+    return found[:limit] if limit is not None else found
+
+
+def summarize_counts(cases: Iterable[dict]) -> dict[str, int]:
+    """Cases per overall verdict (all six verdicts present)."""
+    counts = _zero()
+    for case in cases:
+        counts[case_verdict(case)] += 1
+    return counts

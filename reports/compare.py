@@ -1,0 +1,224 @@
+"""Compare a run with a baseline run: what got worse, what got better.
+
+Cases are matched by id and compared category by category. A change of
+verdict from ``b`` (baseline) to ``n`` (new) is classified:
+
+==================  ==========================================  ==========
+class               transition                                  regression
+==================  ==========================================  ==========
+newly failing       pass/unsupported/absent -> fail              yes
+newly erroring      pass/unsupported/fail/absent -> error,       yes
+                    timeout or crash
+newly unsupported   pass/absent -> unsupported                  yes (coverage lost)
+newly passing       anything -> pass                            no
+other change        error -> fail, error -> crash, fail ->       no
+                    unsupported, a category no longer scored
+==================  ==========================================  ==========
+
+Worst error ratios (output, gradient) are compared where the verdict did not
+change: a ratio that grew by at least ``threshold`` (default 2x) **and** ends
+above 0.5 (half the allowed error) is a regression; one that shrank by the
+same factor from above 0.5 is listed as an improvement. The 0.5 floor keeps
+noise far inside the tolerance (0.001 -> 0.004) out of CI failures. A
+non-finite new ratio (nan, inf) where the baseline was finite counts as grown.
+
+Runs of different corpus ids (different case sets) are refused with
+:class:`CompareError` unless ``shared_only``, which compares the cases both
+runs hold. With the same corpus id, a baseline case missing from the new run
+is a regression (coverage lost) unless ``shared_only``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from . import case_verdict, fmt_ratio, real
+from .markdown import escape
+
+__all__ = ["CompareError", "Change", "Comparison", "compare", "render"]
+
+_ERRORS = frozenset({"error", "timeout", "crash"})
+_MAX_ROWS = 50
+RATIO_FLOOR = 0.5
+
+
+class CompareError(ValueError):
+    """Two runs that cannot be compared (different case sets without shared_only)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One case and category whose verdict or worst ratio changed."""
+    case_id: str
+    layer: str
+    category: str
+    base: str | None
+    new: str | None
+    base_ratio: float | None = None
+    new_ratio: float | None = None
+    message: str = ""
+
+
+@dataclass
+class Comparison:
+    """The differences between a baseline run and a new run (see the module docstring)."""
+    base: dict
+    new: dict
+    threshold: float
+    shared_only: bool
+    compared: int = 0
+    newly_failing: list[Change] = field(default_factory=list)
+    newly_erroring: list[Change] = field(default_factory=list)
+    newly_unsupported: list[Change] = field(default_factory=list)
+    newly_passing: list[Change] = field(default_factory=list)
+    other_changes: list[Change] = field(default_factory=list)
+    ratio_worse: list[Change] = field(default_factory=list)
+    ratio_better: list[Change] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)      # baseline case ids absent from the new run
+    added: list[str] = field(default_factory=list)        # new case ids absent from the baseline
+
+    @property
+    def regressions(self) -> int:
+        """How many cases regressed in some way (exit status 1 when > 0)."""
+        changed = self.newly_failing + self.newly_erroring + self.newly_unsupported + self.ratio_worse
+        return len({c.case_id for c in changed}) + (0 if self.shared_only else len(self.missing))
+
+
+def _classify(base: str | None, new: str | None) -> str:
+    if new == "pass":
+        return "newly_passing"
+    if new == "fail" and base in (None, "pass", "unsupported"):
+        return "newly_failing"
+    if new in _ERRORS and base not in _ERRORS:
+        return "newly_erroring"
+    if new == "unsupported" and base in (None, "pass"):
+        return "newly_unsupported"
+    return "other_changes"
+
+
+def _grew(base: float, new: float, threshold: float) -> bool:
+    """new is at least ``threshold`` times base and above the floor (NaN: worst of all)."""
+    if math.isnan(new):
+        return not math.isnan(base)
+    if math.isnan(base):
+        return False
+    return new > RATIO_FLOOR and (base <= 0.0 or new >= threshold * base)
+
+
+def compare(base: dict, new: dict, *, threshold: float = 2.0, shared_only: bool = False) -> Comparison:
+    """Compare two validated reports; :class:`CompareError` for different corpus ids
+    unless ``shared_only``, or for a threshold not above 1."""
+    if not threshold > 1.0:
+        raise CompareError(f"Argument `--threshold` must be a factor > 1. Received: threshold={threshold!r}")
+    if base["corpus_id"] != new["corpus_id"] and not shared_only:
+        raise CompareError(
+            f"the runs use different case sets: baseline corpus id {base['corpus_id']!r} "
+            f"(profile {base['profile']}), new corpus id {new['corpus_id']!r} (profile {new['profile']}). "
+            "Rerun with the baseline's profile, or pass --shared-only to compare only the cases both runs hold.")
+    result = Comparison(base, new, threshold, shared_only)
+    base_cases = {c["id"]: c for c in base["cases"]}
+    new_cases = {c["id"]: c for c in new["cases"]}
+    result.missing = sorted(set(base_cases) - set(new_cases))
+    result.added = sorted(set(new_cases) - set(base_cases))
+    for case_id in sorted(set(base_cases) & set(new_cases)):
+        b, n = base_cases[case_id], new_cases[case_id]
+        result.compared += 1
+        b_ratio, n_ratio = b.get("worst_ratio") or {}, n.get("worst_ratio") or {}
+        for category in sorted(set(b["verdicts"]) | set(n["verdicts"])):
+            vb, vn = b["verdicts"].get(category), n["verdicts"].get(category)
+            rb, rn = real(b_ratio.get(category)), real(n_ratio.get(category))
+            change = Change(case_id, n["layer"], category, vb, vn, rb, rn, n.get("message") or "")
+            if vb != vn:
+                getattr(result, _classify(vb, vn)).append(change)
+            elif rb is not None and rn is not None:
+                if _grew(rb, rn, threshold):
+                    result.ratio_worse.append(change)
+                elif _grew(rn, rb, threshold):
+                    result.ratio_better.append(change)
+    return result
+
+
+def _run_line(label: str, report: dict) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(report["adapter"]["versions"].items()) if v)
+    return (f"**{label}**: {escape(report['adapter']['name'])} ({escape(versions) or 'no versions'}), "
+            f"profile {escape(report['profile'])}, {report['dtype']}, corpus `{escape(report['corpus_id'], None)}`, "
+            f"{report['summary']['cases']} cases, {case_totals(report)}, started {report['started']}.  ")
+
+
+def case_totals(report: dict) -> str:
+    """``"3 fail, 2 error"`` style tally of overall verdicts, or "all pass"."""
+    counts: dict[str, int] = {}
+    for c in report["cases"]:
+        v = case_verdict(c)
+        counts[v] = counts.get(v, 0) + 1
+    bad = [f"{counts[v]} {v}" for v in ("fail", "error", "timeout", "crash", "unsupported") if counts.get(v)]
+    return ", ".join(bad) if bad else "all pass"
+
+
+def _cases(changes: list[Change]) -> int:
+    return len({c.case_id for c in changes})
+
+
+def _table(title: str, changes: list[Change], *, ratios: bool = False) -> list[str]:
+    """One row per case and verdict transition (its categories joined)."""
+    if not changes:
+        return []
+    rows: dict[tuple, list[Change]] = {}
+    for ch in changes:
+        rows.setdefault((ch.case_id, ch.base, ch.new), []).append(ch)
+    lines = [f"### {title} ({len(rows)})", "",
+             "| case | layer | categories | baseline | new | worst ratio | message |",
+             "|---|---|---|---|---|---|---|"]
+    for (case_id, base, new), group in list(rows.items())[:_MAX_ROWS]:
+        ch = group[0]
+        cats = ", ".join(c.category.replace("_", " ") for c in group)
+        ratio = "; ".join(f"{c.category}: {fmt_ratio(c.base_ratio)} → {fmt_ratio(c.new_ratio)}"
+                          for c in group if c.base_ratio is not None or c.new_ratio is not None) or "-"
+        lines.append(f"| {escape(case_id)} | {escape(ch.layer)} | {cats} | {base or 'not scored'} | "
+                     f"{new or 'not scored'} | {ratio} | {'' if ratios else escape(ch.message, 120)} |")
+    if len(rows) > _MAX_ROWS:
+        lines.append(f"\n... and {len(rows) - _MAX_ROWS} more")
+    return lines + [""]
+
+
+def _ids(title: str, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    shown = ", ".join(escape(i) for i in ids[:_MAX_ROWS])
+    more = f" ... and {len(ids) - _MAX_ROWS} more" if len(ids) > _MAX_ROWS else ""
+    return [f"### {title} ({len(ids)})", "", shown + more, ""]
+
+
+def render(result: Comparison) -> str:
+    """The comparison as Markdown, for a CI job summary or a pull-request comment."""
+    n = result.regressions
+    head = f"❌ {n} regression{'s' if n != 1 else ''}" if n else "✅ no regressions"
+    lines = [f"## conv-conformance compare: {head}", "",
+             _run_line("Baseline", result.base), _run_line("New", result.new), "",
+             f"Compared {result.compared} cases present in both runs"
+             + (" (--shared-only: cases in only one run are ignored)" if result.shared_only else "")
+             + f". Ratio changes count when the worst error ratio changes by a factor of "
+             f"{result.threshold:g} or more and is above {RATIO_FLOOR:g} after (worse) or before (better).", ""]
+    if result.base["dtype"] != result.new["dtype"]:
+        lines += [f"Note: the runs use different dtypes ({result.base['dtype']} vs {result.new['dtype']}).", ""]
+    rows = [("newly failing", _cases(result.newly_failing), "yes"),
+            ("newly erroring (error, timeout, crash)", _cases(result.newly_erroring), "yes"),
+            ("newly unsupported", _cases(result.newly_unsupported), "yes"),
+            ("worst ratio grew", _cases(result.ratio_worse), "yes"),
+            ("missing from the new run", len(result.missing), "no" if result.shared_only else "yes"),
+            ("newly passing", _cases(result.newly_passing), "no"),
+            ("worst ratio shrank", _cases(result.ratio_better), "no"),
+            ("other verdict changes", _cases(result.other_changes), "no"),
+            ("only in the new run", len(result.added), "no")]
+    lines += ["| change | cases | regression |", "|---|---:|---|"]
+    lines += [f"| {name} | {count} | {reg} |" for name, count, reg in rows] + [""]
+    lines += _table("Newly failing", result.newly_failing)
+    lines += _table("Newly erroring", result.newly_erroring)
+    lines += _table("Newly unsupported", result.newly_unsupported)
+    lines += _table("Worst error ratio grew", result.ratio_worse, ratios=True)
+    if not result.shared_only:
+        lines += _ids("Missing from the new run", result.missing)
+    lines += _table("Newly passing", result.newly_passing)
+    lines += _table("Worst error ratio shrank", result.ratio_better, ratios=True)
+    lines += _table("Other verdict changes", result.other_changes)
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""One self-contained HTML page per run (Jinja2, autoescape on).
+
+The page holds the scoreboard (layers by category), a heatmap of the fail
+rate and worst error ratio per layer and argument value, and the failures
+grouped into clusters (:mod:`reports.clusters`), each failure expandable with
+its spec, worst element and a runnable Python reproducer. CSS and JS are
+inline and a Content-Security-Policy forbids every fetch, so the file works
+offline and cannot call out. Every string from the report is escaped by the
+template engine; nothing is marked safe.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from typing import Any
+
+import jinja2
+
+from . import CATEGORIES, FAILING, VERDICTS, case_verdict, fmt_ratio, layer_table, real
+from .clusters import Cluster, arguments, clusters
+
+__all__ = ["render", "environment", "heatmap", "reproducer", "heat_color"]
+
+_MAX_MEMBERS = 30          # failures shown expanded per cluster; the rest listed by id
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of the report templates (autoescape on for everything)."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["ratio"] = fmt_ratio
+    env.filters["heat"] = heat_color
+    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+    env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS)
+    return env
+
+
+def heat_color(rate: float | None) -> str:
+    """Background colour of a heatmap cell: green at fail rate 0, through yellow, red at 1;
+    grey when there is nothing to rate."""
+    if rate is None or math.isnan(rate):
+        return "#eeeeee"
+    hue = 120.0 * (1.0 - min(max(rate, 0.0), 1.0))
+    return f"hsl({hue:.0f}, 70%, 82%)"
+
+
+def _worse(a: float | None, b: float | None) -> float | None:
+    """The larger of two ratios, NaN counting as the worst, None as absent."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if math.isnan(a) else b if math.isnan(b) else max(a, b)
+
+
+def heatmap(report: dict) -> dict[str, list[dict]]:
+    """Per layer, one row per argument value seen with at least two values in that
+    layer's cases: ``{"argument", "value", "cases", "failing", "rate", "output", "gradient"}``
+    (``rate`` = failing/cases, ``output``/``gradient`` = worst error ratio or None)."""
+    cells: dict[str, dict[tuple[str, str], dict]] = defaultdict(dict)
+    values: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for case in report["cases"]:
+        failing = case_verdict(case) in FAILING
+        for arg, value in arguments(case).items():
+            values[case["layer"]][arg].add(value)
+            cell = cells[case["layer"]].setdefault((arg, value), {
+                "argument": arg, "value": value, "cases": 0, "failing": 0, "output": None, "gradient": None})
+            cell["cases"] += 1
+            cell["failing"] += failing
+            for cat in ("output", "gradient"):
+                cell[cat] = _worse(cell[cat], real((case.get("worst_ratio") or {}).get(cat)))
+    out = {}
+    for layer in sorted(cells):
+        rows = [c for (arg, _), c in sorted(cells[layer].items()) if len(values[layer][arg]) > 1]
+        for row in rows:
+            row["rate"] = row["failing"] / row["cases"]
+        out[layer] = rows
+    return out
+
+
+def reproducer(report: dict, case: dict) -> str:
+    """A Python script that rebuilds ``case`` from its record, runs the report's adapter
+    on it, and prints the verdicts and the worst element, as the harness scored them."""
+    adapter = report["adapter"].get("target") or report["adapter"]["name"]
+    record = {k: case[k] for k in ("id", "layer", "spec", "input_shape", "kind") if k in case}
+    record.update({k: v for k, v in case.items() if k in ("seed", "gradient")})
+    dtype = case["dtype"]
+    body = json.dumps(record, indent=4, sort_keys=True)
+    return (
+        f"# Reproduce case {case['id']} ({case['layer']}, {dtype}) with adapter {adapter!r}\n"
+        "from conformance.compare import cast, check\n"
+        "from conformance.registry import load_adapter\n"
+        "from oracle.cases import Case, materialize\n"
+        "\n"
+        f"case = Case.from_json({body})\n"
+        f"m = materialize(case, {dtype!r})\n"
+        f"adapter = load_adapter({adapter!r})\n"
+        f"y = adapter.forward(case.spec, cast(m.inputs, {dtype!r}),\n"
+        f"                    {{k: cast(w, {dtype!r}) for k, w in m.weights.items()}})\n"
+        "result = check(adapter, case, m, " + repr(dtype) + ")\n"
+        "print(result.verdicts)\n"
+        "print(result.worst)\n"
+        "print(result.message)\n"
+    )
+
+
+def _member_view(report: dict, cluster: Cluster, member: Any) -> dict:
+    case = member.case
+    worst = []
+    for cat in CATEGORIES:
+        w = (case.get("worst") or {}).get(cat)
+        if w:
+            worst.append({"category": cat, "ratio": (case.get("worst_ratio") or {}).get(cat), **w})
+    return {"case": case, "categories": member.categories, "worst": worst,
+            "ratio": member.worst_ratio, "reproducer": reproducer(report, case),
+            "spec_json": json.dumps(case["spec"], indent=2, sort_keys=True)}
+
+
+def render(report: dict) -> str:
+    """The HTML page of one report."""
+    found = clusters(report)
+    views = [{"cluster": cl,
+              "members": [_member_view(report, cl, m) for m in cl.members[:_MAX_MEMBERS]],
+              "more": [m.case["id"] for m in cl.members[_MAX_MEMBERS:]]} for cl in found]
+    template = environment().get_template("report.html")
+    return template.render(report=report, summary=report["summary"], table=layer_table(report),
+                           heatmap=heatmap(report), clusters=views,
+                           versions=sorted(report["adapter"]["versions"].items()),
+                           suite_version=report["suite_version"])
