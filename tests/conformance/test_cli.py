@@ -1,0 +1,141 @@
+"""The command line: run (report.json, exit codes 0/1/2/130), list-adapters, export, explore."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance import registry
+from conformance.cli import build_parser, main
+from oracle.cases import case_set, corpus_id
+from tests.conformance.conftest import BROKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = "Cropping1D,ZeroPadding1D,Conv1D"
+
+
+def _report(directory: Path) -> dict:
+    text = (directory / "report.json").read_text()
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in report"))
+
+
+def test_reference_smoke_is_conformant_and_the_report_is_valid(tmp_path, validate_report, capsys):
+    assert main(["run", "--adapter", "reference", "--out", str(tmp_path), "--jobs", "2"]) == 0
+    report = _report(tmp_path)
+    validate_report(report)
+    cases = case_set("smoke")
+    assert report["corpus_id"] == corpus_id(cases)
+    assert [c["id"] for c in report["cases"]] == [c.id for c in cases]
+    summary = report["summary"]
+    assert summary["conformant"] is True and summary["cases"] == len(cases)
+    assert summary["counts"]["pass"] == len(cases)
+    valid = sum(c.kind == "valid" for c in cases)
+    assert summary["by_category"]["output"]["pass"] == valid
+    assert summary["by_category"]["error_behaviour"]["pass"] == len(cases) - valid
+    assert report["adapter"] == {"name": "reference",
+                                 "target": "conformance.adapters.reference:ReferenceAdapter",
+                                 "versions": report["adapter"]["versions"]}
+    assert report["jobs"] == 2 and report["profile"] == "smoke" and report["dtype"] == "float32"
+    assert not (tmp_path / "report.partial.jsonl").exists()
+    out, err = capsys.readouterr()
+    assert out.startswith("CONFORMANT: ") and f"[{len(cases)}/{len(cases)}]" in err
+
+
+def test_failing_adapter_exits_1_with_non_finite_ratios_as_strings(tmp_path, validate_report):
+    code = main(["run", "--adapter", f"{BROKEN}:WrongValues", "--layers", LAYERS, "--dtype", "float64",
+                 "--out", str(tmp_path)])
+    assert code == 1
+    report = _report(tmp_path)
+    validate_report(report)
+    assert report["summary"]["conformant"] is False and report["summary"]["counts"]["fail"] > 0
+    # Cropping and ZeroPadding are exact (allowed 0): any difference is an infinite ratio
+    exact = [c for c in report["cases"] if c["layer"] == "ZeroPadding1D" and c["kind"] == "valid"]
+    assert exact and all(c["worst_ratio"]["output"] == "inf" for c in exact)
+    assert report["summary"]["worst_ratio"]["output"] == "inf"
+    assert all(c["dtype"] == "float64" for c in report["cases"])
+
+
+def test_crash_and_error_are_not_conformant(tmp_path, validate_report):
+    assert main(["run", "--adapter", f"{BROKEN}:Exits", "--layers", LAYERS, "--out", str(tmp_path)]) == 1
+    report = _report(tmp_path)
+    validate_report(report)
+    crashed = [c for c in report["cases"] if c["layer"] == "Cropping1D"]
+    assert report["summary"]["counts"]["crash"] == len(crashed) > 0
+    assert report["summary"]["counts"]["pass"] == len(report["cases"]) - len(crashed)
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["run", "--adapter", "mylib"], "Unknown adapter 'mylib'. Registered adapters"),
+    (["run", "--adapter", "reference", "--layers", "Conv2D,Conv4D"], "Received: Conv4D"),
+    (["run", "--adapter", "reference", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["run", "--adapter", "reference", "--dtype", "int8"], "invalid choice: 'int8'"),
+    (["run", "--adapter", "reference", "--jobs", "0"], "must be an integer >= 1"),
+    (["run", "--adapter", "reference", "--timeout", "-1"], "must be a number of seconds > 0"),
+    (["run", "--adapter", f"{BROKEN}:Nope", "--layers", "Conv1D"], "has no attribute 'Nope'"),
+    (["run"], "the following arguments are required: --adapter"),
+    ([], "COMMAND"),
+])
+def test_usage_errors_exit_2_with_a_message(argv, text, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path)] if argv[:1] == ["run"] else argv) == 2
+    assert text in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_unknown_layer_lists_the_valid_ones(capsys):
+    assert main(["run", "--adapter", "reference", "--layers", "Conv4D"]) == 2
+    assert "Conv1D, Conv1DTranspose, Conv2D" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report):
+    code = "import sys; from conformance.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--adapter", f"{BROKEN}:Hangs",
+                             "--layers", "ZeroPadding1D,Cropping1D", "--out", str(tmp_path)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "report.partial.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # ZeroPadding1D comes first and passes; Cropping1D hangs
+        if partial.exists() and len(partial.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    report = _report(tmp_path)
+    validate_report(report)
+    assert report["interrupted"] is True and report["summary"]["conformant"] is False
+    assert report["summary"]["counts"]["pass"] == report["summary"]["cases"] >= 5
+    assert "INTERRUPTED" in out
+
+
+def test_list_adapters(monkeypatch, capsys):
+    monkeypatch.setattr(registry, "_entry_points",
+                        lambda: {"reference": "conformance.adapters.reference:ReferenceAdapter",
+                                 "gone": "no_such_module_xyz:A"})
+    assert main(["list-adapters"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("gone       no_such_module_xyz:A  [not importable: Cannot import module")
+    assert lines[1] == "reference  conformance.adapters.reference:ReferenceAdapter  [ok]"
+
+
+def test_parser_is_extensible():
+    parser, sub = build_parser()
+    extra = sub.add_parser("extra")
+    extra.set_defaults(func=lambda args: 7)
+    args = parser.parse_args(["extra"])
+    assert args.func(args) == 7
+
+
+def test_export_writes_the_case_set(tmp_path):
+    pytest.importorskip("oracle.export")
+    assert main(["export", "--profile", "smoke", str(tmp_path / "corpus")]) == 0
+    index = [p for p in (tmp_path / "corpus").rglob("*.json")]
+    assert index, "export wrote no JSON index"
+    assert list((tmp_path / "corpus").rglob("*.npy"))

@@ -1,0 +1,75 @@
+"""Isolation and parallelism: worker processes, timeouts, crashes, --jobs determinism."""
+from __future__ import annotations
+
+import pytest
+
+from conformance.runner import WorkerStartError, run
+from oracle.cases import case_set
+from tests.conformance.conftest import BROKEN
+from tests.conformance.fixtures.broken import TARGET
+
+
+def _by_id(target, cases, **kwargs):
+    seen = {}
+    for index, result in run(target, cases, **kwargs):
+        assert cases[index].id == result.id
+        assert result.id not in seen
+        seen[result.id] = result
+    assert len(seen) == len(cases)
+    return seen
+
+
+def test_reference_passes_in_a_worker(few_cases):
+    infos = []
+    results = _by_id("reference", few_cases, on_ready=infos.append)
+    assert {r.verdict for r in results.values()} == {"pass"}
+    assert infos[0].name == "reference"
+    assert infos[0].target == "conformance.adapters.reference:ReferenceAdapter"
+    assert "numpy" in infos[0].versions
+
+
+def test_verdicts_and_ratios_do_not_depend_on_jobs():
+    cases = case_set("smoke", layers=["Conv1D", "Conv2D", "UpSampling2D", "Cropping1D"])
+    one = _by_id(f"{BROKEN}:WrongValues", cases, jobs=1)
+    two = _by_id(f"{BROKEN}:WrongValues", cases, jobs=2)
+    assert {r.verdict for r in one.values()} >= {"pass", "fail"}
+    for case_id, r in one.items():
+        assert (r.verdicts, r.worst_ratio, r.worst, r.message) == \
+               (two[case_id].verdicts, two[case_id].worst_ratio, two[case_id].worst, two[case_id].message)
+
+
+def _expect_lost(results, verdict, text):
+    for r in results.values():
+        if r.layer == TARGET:
+            assert set(r.verdicts.values()) == {verdict}, r.id
+            assert text in r.message
+        else:
+            assert r.verdict == "pass", (r.id, r.message)
+
+
+def test_hanging_case_times_out_and_the_run_goes_on(few_cases):
+    results = _by_id(f"{BROKEN}:Hangs", few_cases, jobs=2, timeout=0.5)
+    _expect_lost(results, "timeout", "did not finish within --timeout 0.5 s")
+    assert all(r.seconds >= 0.5 for r in results.values() if r.verdict == "timeout")
+
+
+@pytest.mark.parametrize("adapter, text", [("Exits", "exit code 3"), ("Segfaults", "signal SIGSEGV")])
+def test_case_that_kills_its_worker_is_a_crash(few_cases, adapter, text):
+    results = _by_id(f"{BROKEN}:{adapter}", few_cases)
+    _expect_lost(results, "crash", text)
+
+
+def test_mutating_adapter_cannot_corrupt_other_cases(few_cases):
+    results = _by_id(f"{BROKEN}:Mutates", few_cases)
+    assert {r.verdict for r in results.values()} == {"pass"}
+
+
+def test_adapter_that_does_not_load_stops_the_run(few_cases):
+    with pytest.raises(WorkerStartError, match="no attribute 'NoSuchAdapter'"):
+        list(run(f"{BROKEN}:NoSuchAdapter", few_cases))
+
+
+@pytest.mark.parametrize("kwargs, text", [({"jobs": 0}, "jobs"), ({"timeout": 0}, "timeout")])
+def test_bad_arguments_are_named(few_cases, kwargs, text):
+    with pytest.raises(ValueError, match=f"Argument `{text}`"):
+        list(run("reference", few_cases, **kwargs))
