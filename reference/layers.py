@@ -52,12 +52,18 @@ def _letters(r: int) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- primitives
 
+def _rows(a, lead):
+    """a as a matrix: the first `lead` axes flattened into rows, the rest into columns."""
+    return a.reshape(math.prod(a.shape[:lead]), -1)
+
+
 def _correlate(xp, w, s, d, groups=1):
     """y[n, o, g*Fg + f] = sum_{t, c} xp[n, o*s + t*d, g*Cg + c] * w[t, c, g*Fg + f]."""
     r, k = xp.ndim - 2, w.shape[:-2]
-    win = _windows(xp, k, s, d, _valid_length(xp.shape[1:-1], k, s, d))
-    if groups == 1:
-        return np.tensordot(win, w, axes=r + 1)
+    out = _valid_length(xp.shape[1:-1], k, s, d)
+    win = _windows(xp, k, s, d, out)
+    if groups == 1:  # one matrix product: rows (n, o), columns (t, c)
+        return (_rows(win, r + 1) @ _rows(w, r + 1)).reshape(xp.shape[0], *out, w.shape[-1])
     O, K = _letters(r)
     wg = w.reshape(*k, w.shape[-2], groups, -1)
     y = np.einsum(f"n{O}{K}gc,{K}cgf->n{O}gf", win.reshape(*win.shape[:-1], groups, -1), wg)
@@ -68,7 +74,7 @@ def _correlate_adjoint(dy, w, s, d, padded_shape, groups=1):
     """dxp[n, o*s + t*d, g*Cg + c] += sum_f dy[n, o, g*Fg + f] * w[t, c, g*Fg + f]."""
     r, k = dy.ndim - 2, w.shape[:-2]
     if groups == 1:
-        cols = np.tensordot(dy, w, axes=([-1], [-1]))  # (n, *o, *t, c)
+        cols = (_rows(dy, r + 1) @ _rows(w, r + 1).T).reshape(*dy.shape[:-1], *k, w.shape[-2])
     else:
         O, K = _letters(r)
         wg = w.reshape(*k, w.shape[-2], groups, -1)
@@ -87,7 +93,7 @@ def _correlate_kernel(xp, dy, k, s, d, groups=1):
     r = dy.ndim - 2
     win = _windows(xp, k, s, d, dy.shape[1:-1])
     if groups == 1:
-        return np.tensordot(win, dy, axes=(list(range(r + 1)), list(range(r + 1))))
+        return (_rows(win, r + 1).T @ _rows(dy, r + 1)).reshape(*k, xp.shape[-1], dy.shape[-1])
     O, K = _letters(r)
     dw = np.einsum(f"n{O}{K}gc,n{O}gf->{K}cgf", win.reshape(*win.shape[:-1], groups, -1),
                    dy.reshape(*dy.shape[:-1], groups, -1))
@@ -350,7 +356,7 @@ def vjp(spec: dict, inputs, weights: dict | None, output_grad) -> dict[str, np.n
     g = np.asarray(output_grad, dtype=np.float64)
     if g.shape != out_shape:
         raise InvalidConfig(layer.name, "output_grad", f"must have the output shape {out_shape}", g.shape)
-    if "activation" in cfg:
+    if cfg.get("activation", "linear") != "linear":
         g = activate_vjp(cfg["activation"], _pre_activation(layer, cfg, x, w), g)
     dz = _to_internal(g, cfg)
     grads = _FAMILIES[layer.family][1](cfg, _to_internal(x, cfg), w, dz)
