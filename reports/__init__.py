@@ -16,6 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+# One vocabulary for the whole suite (categories, verdicts by severity): the harness's.
+from conformance.compare import CATEGORIES, FAILING, VERDICTS, worst_verdict
+
 __all__ = [
     "CATEGORIES",
     "VERDICTS",
@@ -32,16 +35,6 @@ __all__ = [
     "layer_counts",
     "worst_cases",
 ]
-
-#: Scoring categories, in display order.
-CATEGORIES = ("shape", "output", "gradient", "error_behaviour")
-#: Verdicts from best to worst; a case's overall verdict is its worst one.
-VERDICTS = ("pass", "unsupported", "fail", "error", "timeout", "crash")
-#: Verdicts that make a run non-conformant.
-FAILING = frozenset({"fail", "error", "timeout", "crash"})
-
-_SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
-
 
 class ReportError(ValueError):
     """A file that is not a valid report.json; the message names the field."""
@@ -101,11 +94,6 @@ def real(value: Any) -> float | None:
     if isinstance(value, str):
         return float(value)
     return float(value)
-
-
-def worst_verdict(verdicts) -> str:
-    """The worst of some verdicts (crash > timeout > error > fail > unsupported > pass)."""
-    return max(verdicts, key=_SEVERITY.__getitem__, default="pass")
 
 
 def case_verdict(case: dict) -> str:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import case_verdict, fmt_ratio, real
+from . import CATEGORIES, case_verdict, fmt_ratio, real
 from .markdown import escape
 
 __all__ = ["CompareError", "Change", "Comparison", "compare", "render"]
@@ -124,7 +124,7 @@ def compare(base: dict, new: dict, *, threshold: float = 2.0, shared_only: bool 
         b, n = base_cases[case_id], new_cases[case_id]
         result.compared += 1
         b_ratio, n_ratio = b.get("worst_ratio") or {}, n.get("worst_ratio") or {}
-        for category in sorted(set(b["verdicts"]) | set(n["verdicts"])):
+        for category in (c for c in CATEGORIES if c in b["verdicts"] or c in n["verdicts"]):
             vb, vn = b["verdicts"].get(category), n["verdicts"].get(category)
             rb, rn = real(b_ratio.get(category)), real(n_ratio.get(category))
             change = Change(case_id, n["layer"], category, vb, vn, rb, rn, n.get("message") or "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import pprint
 from collections import defaultdict
 from typing import Any
 
@@ -78,30 +79,61 @@ def heatmap(report: dict) -> dict[str, list[dict]]:
     return out
 
 
+def _literal(value: Any) -> str:
+    """``value`` as a Python literal (True/None, not JSON's true/null)."""
+    return pprint.pformat(value, width=96, sort_dicts=True)
+
+
+def _case_json(case: dict) -> dict | None:
+    """The oracle's JSON of a case (id, spec, shape, kind, seed, gradient): from the record
+    if it carries seed and gradient, else rebuilt with ``oracle.cases.make_case`` and
+    accepted only if the rebuilt id is the recorded one."""
+    record = {k: case[k] for k in ("id", "layer", "spec", "input_shape", "kind")}
+    if "seed" in case and "gradient" in case:
+        return {**record, "seed": case["seed"], "gradient": case["gradient"]}
+    try:
+        from oracle.cases import make_case
+
+        rebuilt = make_case(case["spec"], case["input_shape"], case["kind"])
+    except Exception:  # a spec the oracle cannot rebuild: the script rebuilds it itself
+        return None
+    return rebuilt.to_json() if rebuilt.id == case["id"] else None
+
+
 def reproducer(report: dict, case: dict) -> str:
-    """A Python script that rebuilds ``case`` from its record, runs the report's adapter
-    on it, and prints the verdicts and the worst element, as the harness scored them."""
+    """A Python script that rebuilds ``case``, scores the report's adapter on it as the
+    harness does (printing verdicts, worst ratios and the message), then makes the raw
+    ``forward`` call so a raised exception shows its traceback."""
     adapter = report["adapter"].get("target") or report["adapter"]["name"]
-    record = {k: case[k] for k in ("id", "layer", "spec", "input_shape", "kind") if k in case}
-    record.update({k: v for k, v in case.items() if k in ("seed", "gradient")})
     dtype = case["dtype"]
-    body = json.dumps(record, indent=4, sort_keys=True)
-    return (
-        f"# Reproduce case {case['id']} ({case['layer']}, {dtype}) with adapter {adapter!r}\n"
-        "from conformance.compare import cast, check\n"
-        "from conformance.registry import load_adapter\n"
-        "from oracle.cases import Case, materialize\n"
-        "\n"
-        f"case = Case.from_json({body})\n"
-        f"m = materialize(case, {dtype!r})\n"
-        f"adapter = load_adapter({adapter!r})\n"
-        f"y = adapter.forward(case.spec, cast(m.inputs, {dtype!r}),\n"
-        f"                    {{k: cast(w, {dtype!r}) for k, w in m.weights.items()}})\n"
-        "result = check(adapter, case, m, " + repr(dtype) + ")\n"
-        "print(result.verdicts)\n"
-        "print(result.worst)\n"
-        "print(result.message)\n"
-    )
+    found = _case_json(case)
+    if found is not None:
+        build = ["from oracle.cases import Case, materialize", "",
+                 f"case = Case.from_json({_literal(found)})"]
+    else:
+        build = ["from oracle.cases import make_case, materialize", "",
+                 f"case = make_case({_literal(case['spec'])},",
+                 f"                 {case['input_shape']!r}, {case['kind']!r})",
+                 f"assert case.id == {case['id']!r}, case.id"]
+    return "\n".join([
+        f"# Reproduce case {case['id']} ({case['layer']}, {dtype}) with adapter {adapter!r}.",
+        "# Run from a checkout of the suite with the adapter importable.",
+        "from conformance.compare import cast, check",
+        "from conformance.registry import load_adapter",
+        *build,
+        f"m = materialize(case, {dtype!r})",
+        f"adapter = load_adapter({adapter!r})",
+        f"result = check(adapter, case, m, {dtype!r})",
+        "print(result.verdicts)",
+        "print(result.worst_ratio, result.worst)",
+        "print(result.message)",
+        "# the raw call, as the harness makes it:",
+        f"y = adapter.forward(case.spec, cast(m.inputs, {dtype!r}),",
+        f"                    {{k: cast(w, {dtype!r}) for k, w in m.weights.items()}})",
+        "print('output shape', getattr(y, 'shape', None), 'expected',",
+        "      None if m.expected_output is None else m.expected_output.shape)",
+        "",
+    ])
 
 
 def _member_view(report: dict, cluster: Cluster, member: Any) -> dict:

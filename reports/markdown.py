@@ -78,6 +78,10 @@ def render(report: dict) -> str:
         if not worst:
             continue
         any_ratio = True
+        worst = [(r, c) for r, c in worst if not r == 0.0]
+        if not worst:
+            lines += [f"**{category}**: worst ratio 0 (every element exact).", ""]
+            continue
         lines += [f"**{category}**", "", "| ratio | case | where | expected | actual | allowed |",
                   "|---:|---|---|---:|---:|---:|"]
         for ratio, case in worst:
