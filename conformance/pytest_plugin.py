@@ -64,8 +64,11 @@ class _CaseSet:
             cases = case_set(config.getoption("conv_profile"), layers=layers)
         except ValueError as exc:
             raise pytest.UsageError(f"--conv-layers: {exc}") from exc
-        parent = _Cases.from_parent(session, name=_COLLECTOR)
-        items.extend(CaseItem.from_parent(parent, name=case.id, case=case) for case in cases)
+        parent = _Cases.from_parent(session, name=_COLLECTOR, nodeid=_COLLECTOR)
+        added = [CaseItem.from_parent(parent, name=case.id, case=case) for case in cases]
+        items.extend(added)
+        # Report them as collected, so "collected N items" and other plugins count them.
+        config.hook.pytest_collectreport(report=pytest.CollectReport(_COLLECTOR, "passed", None, added))
 
 
 class _Cases(pytest.Collector):
