@@ -73,18 +73,17 @@ def _correlate(xp, w, s, d, groups=1):
 def _correlate_adjoint(dy, w, s, d, padded_shape, groups=1):
     """dxp[n, o*s + t*d, g*Cg + c] += sum_f dy[n, o, g*Fg + f] * w[t, c, g*Fg + f]."""
     r, k = dy.ndim - 2, w.shape[:-2]
-    if groups == 1:
-        cols = (_rows(dy, r + 1) @ _rows(w, r + 1).T).reshape(*dy.shape[:-1], *k, w.shape[-2])
-    else:
-        O, K = _letters(r)
-        wg = w.reshape(*k, w.shape[-2], groups, -1)
-        cols = np.einsum(f"n{O}gf,{K}cgf->n{O}{K}gc", dy.reshape(*dy.shape[:-1], groups, -1), wg)
-        cols = cols.reshape(*cols.shape[:-2], -1)
+    rows = _rows(dy, r + 1)
     dxp = np.zeros(padded_shape)
     win = _windows(dxp, k, s, d, dy.shape[1:-1], writeable=True)
     lead = (slice(None),) * (r + 1)
     for t in np.ndindex(*k):  # positions of one tap never overlap, so += is exact
-        win[lead + t] += cols[lead + t]
+        if groups == 1:
+            tap = rows @ w[t].T
+        else:
+            tap = np.einsum("mgf,cgf->mgc", rows.reshape(len(rows), groups, -1),
+                            w[t].reshape(w.shape[-2], groups, -1))
+        win[lead + t] += tap.reshape(*dy.shape[:-1], -1)
     return dxp
 
 
