@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-__all__ = ["build_parser", "main", "UsageError"]
+__all__ = ["build_parser", "main", "UsageError", "explore", "reproducer"]
 
 PROFILES = ("smoke", "standard", "exhaustive")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -255,8 +255,124 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from .explore import explore
+    from .registry import load_adapter
 
     _check_layers(args.layers)
-    return explore(args.adapter, max_examples=args.max_examples, layers=args.layers,
-                   dtype=args.dtype, seed=args.seed)
+    adapter = load_adapter(args.adapter)
+    findings = explore(adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
+                       seed=args.seed)
+    for n, finding in enumerate(findings, 1):
+        result = finding.result
+        verdicts = ", ".join(f"{k}={v}" for k, v in result.verdicts.items())
+        print(f"=== finding {n} of {len(findings)}: {result.layer}: {verdicts} (shrunk)")
+        print(result.message)
+        print("--- reproducer (python) ---")
+        print(reproducer(args.adapter, finding.case, finding.arrays, args.dtype, result))
+    if not findings:
+        print(f"no failure in {args.max_examples} drawn examples ({args.dtype})")
+    return 1 if findings else 0
+
+
+# ------------------------------------------------------------------ explore
+
+class _Finding(Exception):
+    """A drawn case the adapter fails; one subclass per (layer, verdicts) so that
+    Hypothesis treats each kind of failure as a distinct bug and shrinks each."""
+
+    def __init__(self, result: Any, case: Any, arrays: Any) -> None:
+        super().__init__(result.message)
+        self.result, self.case, self.arrays = result, case, arrays
+
+
+_FINDING_KINDS: dict[str, type] = {}
+
+
+def _finding(result: Any, case: Any, arrays: Any) -> _Finding:
+    key = f"{result.layer}: " + ", ".join(f"{k}={v}" for k, v in sorted(result.verdicts.items()))
+    kind = _FINDING_KINDS.setdefault(key, type(f"Finding[{key}]", (_Finding,), {}))
+    return kind(result, case, arrays)
+
+
+def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None = None,
+            dtype: str = "float32", seed: int | None = None) -> list[_Finding]:
+    """Score ``adapter`` (in this process) on configurations drawn by
+    ``oracle.strategies.valid_cases``; return each distinct failure, shrunk by
+    Hypothesis to a minimal case."""
+    import hypothesis
+    from hypothesis import HealthCheck, Verbosity, given, settings
+
+    import reference
+    from oracle import strategies, tolerance
+    from oracle.cases import Materialized, make_case
+
+    from .compare import FAILING, check
+
+    @settings(max_examples=max_examples, deadline=None, database=None, verbosity=Verbosity.quiet,
+              report_multiple_bugs=True, print_blob=False,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(strategies.valid_cases(layers=layers, dtype=dtype))
+    def probe(drawn: Any) -> None:
+        spec = reference.normalize(drawn.spec)
+        case = make_case(spec, drawn.input_shape, "valid")
+        x, w, g = drawn.inputs, drawn.weights, drawn.output_grad
+        allowed, allowed_grads = tolerance.allowed_errors(spec, x, w, g, dtype)
+        m = Materialized(x, w, g, reference.forward(spec, x, w), reference.vjp(spec, x, w, g),
+                         allowed, allowed_grads)
+        result = check(adapter, case, m, dtype)
+        if result.verdict in FAILING:
+            raise _finding(result, case, drawn)
+
+    if seed is not None:
+        probe = hypothesis.seed(seed)(probe)
+    try:
+        probe()
+    except _Finding as exc:
+        return [exc]
+    except BaseExceptionGroup as group:
+        found = [e for e in group.exceptions if isinstance(e, _Finding)]
+        if len(found) < len(group.exceptions):
+            raise
+        return found
+    return []
+
+
+def _literal(array: Any) -> str:
+    import numpy as np
+
+    return f"np.array({np.asarray(array, dtype=np.float64).tolist()!r})"
+
+
+def reproducer(target: str, case: Any, arrays: Any, dtype: str, result: Any) -> str:
+    """A runnable Python script that calls the adapter on this case and prints
+    how far it is from the reference."""
+    weights = ",\n    ".join(f"{k!r}: {_literal(v)}" for k, v in arrays.weights.items())
+    lines = [
+        "import numpy as np",
+        "import reference",
+        "from conformance.compare import cast",
+        "from conformance.registry import load_adapter",
+        "",
+        f"adapter = load_adapter({target!r})",
+        f"dtype = {dtype!r}",
+        f"spec = {case.spec!r}",
+        f"inputs = {_literal(arrays.inputs)}",
+        f"weights = {{\n    {weights}}}" if weights else "weights = {}",
+        f"output_grad = {_literal(arrays.output_grad)}",
+        "",
+        "actual = np.asarray(adapter.forward(spec, cast(inputs, dtype), "
+        "{k: cast(w, dtype) for k, w in weights.items()}), dtype=np.float64)",
+        "expected = reference.forward(spec, inputs, weights)",
+        "print('forward:', actual.shape, 'expected', expected.shape)",
+        "if actual.shape == expected.shape:",
+        "    print('  max |actual - expected| =', np.max(np.abs(actual - expected)))",
+    ]
+    if "gradient" in result.verdicts and hasattr(arrays, "output_grad"):
+        lines += [
+            "grads = adapter.vjp(spec, cast(inputs, dtype), {k: cast(w, dtype) for k, w in weights.items()}, "
+            "cast(output_grad, dtype))",
+            "for name, want in reference.vjp(spec, inputs, weights, output_grad).items():",
+            "    got = np.asarray(grads[name], dtype=np.float64)",
+            "    diff = np.max(np.abs(got - want)) if got.shape == want.shape else (got.shape, want.shape)",
+            "    print('gradient', name, ':', diff)",
+        ]
+    return "\n".join(lines)

@@ -139,3 +139,22 @@ def test_export_writes_the_case_set(tmp_path):
     index = [p for p in (tmp_path / "corpus").rglob("*.json")]
     assert index, "export wrote no JSON index"
     assert list((tmp_path / "corpus").rglob("*.npy"))
+
+
+def test_explore_shrinks_a_failure_and_prints_a_runnable_reproducer(capsys):
+    code = main(["explore", "--adapter", f"{BROKEN}:WrongValues", "--layers", "ZeroPadding1D",
+                 "--max-examples", "20", "--seed", "0"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "=== finding 1 of 1: ZeroPadding1D: shape=pass, output=fail, gradient=pass (shrunk)" in out
+    script = out.split("--- reproducer (python) ---\n", 1)[1]
+    exec(compile(script, "<reproducer>", "exec"), {})
+    printed = capsys.readouterr().out
+    diff = float(printed.split("max |actual - expected| =")[1].split()[0])
+    assert diff > 1e-3  # WrongValues adds 1% + 1e-3 to every element
+
+
+def test_explore_finds_nothing_wrong_with_the_reference(capsys):
+    assert main(["explore", "--adapter", "reference", "--layers", "Conv2D", "--max-examples", "15",
+                 "--seed", "0"]) == 0
+    assert "no failure in 15 drawn examples (float32)" in capsys.readouterr().out
