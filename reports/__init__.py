@@ -52,9 +52,11 @@ def validate(report: Any, *, source: str = "report") -> dict:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(report), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = list(validator.iter_errors(report))
     if errors:
-        err = errors[0]
+        err = jsonschema.exceptions.best_match(errors)
+        while err.context:  # anyOf/oneOf: report the deepest reason, not "not valid under any"
+            err = jsonschema.exceptions.best_match(err.context)
         where = _json_path(err.absolute_path)
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ReportError(f"{source} is not a valid conv-conformance report: "
