@@ -90,7 +90,7 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare(base, new, threshold=args.threshold, shared_only=args.shared_only)
     except (ReportError, CompareError) as exc:
         return _fail("compare", exc)
-    text = render(result)
+    text = render(result).rstrip("\n") + "\n"
     _emit(text, None)
     if args.out:
         _emit(text, args.out)
