@@ -124,7 +124,7 @@ def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np
         return np.where(np.isnan(ratio), np.inf, ratio)
 
 
-def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: str) -> Comparison:
+def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any) -> Comparison:
     """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
 
     ratio = |actual - expected| / allowed per element (allowed 0: exact; NaN: inf);
@@ -240,6 +240,21 @@ def _error_text(what: str, exc: BaseException, call: str) -> str:
     return f"{what} raised {type(exc).__name__}: {exc} [{call}]\n{tb}"[:_MAX_MESSAGE]
 
 
+class _Call:
+    """describe_call(...), computed only when a message needs it."""
+
+    def __init__(self, spec: Any, input_shape: Any, dtype: str) -> None:
+        self._args, self._text = (spec, input_shape, dtype), None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = describe_call(*self._args)
+        return self._text
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self), format_spec)
+
+
 class _Timer:
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -273,7 +288,7 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str) -> CaseResult:
     """
     m = materialized
     result = CaseResult.for_case(case, dtype)
-    call = describe_call(case.spec, case.input_shape, dtype)
+    call = _Call(case.spec, case.input_shape, dtype)
     timer = _Timer()
     if case.kind == "invalid":
         _check_invalid(adapter, case, m, dtype, call, timer, result)
