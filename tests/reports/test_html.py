@@ -69,7 +69,7 @@ def test_sections_and_failures(mixed):
     parsed = _parse(page)
     ids = {a.get("id") for _, a in parsed.tags}
     assert {"scoreboard", "heatmap", "failures", "verdict"} <= ids
-    details = [a for t, a in parsed.tags if t == "details"]
+    details = [a for t, a in parsed.tags if t == "details" and a.get("class") == "failure"]
     assert len(details) == 3 + 2 + 1           # one per failing case in each cluster
     assert "Conv2D output fails when padding=&#39;same&#39; and strides=[2, 2]" in page
 
@@ -87,7 +87,7 @@ def test_member_cap(mixed):
     cases = [builders.case(f"Conv2D-{i}", builders.conv2d(), {"output": "error"},
                            exception={"type": "E", "message": "same"}) for i in range(35)]
     page = report_html.render(builders.report(cases))
-    assert page.count("<details") == 30 and "... and 5 more" in page
+    assert page.count("<details class=\"failure\"") == 30 and "... and 5 more" in page
 
 
 def test_real_run_page_and_reproducer(real, tmp_path):
