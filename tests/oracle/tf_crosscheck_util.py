@@ -91,6 +91,11 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
     if dtype == "float64" and act == "gelu":
         return "gelu at float64 is off by ~1e-9 relative"
     fam = layer.family
+    if (fam in ("conv", "depthwise", "separable") and not transposed_route(s, flavour)
+            and cfg.get("data_format") == "channels_first" and cfg["use_bias"]):
+        out = reference.output_shape(s, input_shape)
+        if out[-1] == out[1]:
+            return "channels_first bias is added along the last axis when its length equals the channel count"
     if fam == "conv_transpose" and layer.rank < 3:
         if max(cfg["dilation_rate"]) > 1:
             return "Conv1D/2DTranspose with dilation_rate > 1 raise InvalidArgumentError on CPU"

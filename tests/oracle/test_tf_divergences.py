@@ -1,0 +1,117 @@
+"""Known divergences of TensorFlow/Keras from the reference, each a strict xfail.
+
+Every entry runs TF directly (no channels_last route) on one pinned
+configuration and asserts agreement with the reference within the allowed
+error; it is expected to fail, with the exception type given. When TF fixes
+one, its test XPASSes, the strict xfail fails, and the entry (and the matching
+condition in tf_crosscheck_util.divergence) must be removed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+import reference  # noqa: E402
+from oracle import cases, tf_layers, tolerance  # noqa: E402
+from tf_crosscheck_util import assert_within, divergence, tf_forward, transposed_route  # noqa: E402
+
+pytestmark = pytest.mark.tensorflow
+_TF = tf.errors
+
+# (id, spec, input shape, dtype, what, exception raised by the failing check)
+DIVERGENCES = [
+    ("conv2d-channels-first-raises", {"class_name": "Conv2D", "config": {
+        "filters": 2, "kernel_size": 3, "data_format": "channels_first"}}, (1, 2, 5, 5), "float64", "forward",
+     _TF.UnimplementedError),
+    ("conv1d-transpose-channels-first-raises", {"class_name": "Conv1DTranspose", "config": {
+        "filters": 2, "kernel_size": 3, "data_format": "channels_first"}}, (1, 2, 5), "float64", "forward",
+     _TF.InvalidArgumentError),
+    ("conv3d-transpose-channels-first-raises", {"class_name": "Conv3DTranspose", "config": {
+        "filters": 2, "kernel_size": 1, "data_format": "channels_first"}}, (1, 2, 3, 3, 3), "float64", "forward",
+     _TF.InvalidArgumentError),
+    ("channels-first-bias-on-wrong-axis", {"class_name": "DepthwiseConv1D", "config": {
+        "kernel_size": 1, "data_format": "channels_first"}}, (2, 2, 2), "float64", "forward", AssertionError),
+    ("grouped-conv-channels-first-bias-on-wrong-axis", {"class_name": "Conv1D", "config": {
+        "filters": 2, "kernel_size": 1, "groups": 2, "data_format": "channels_first"}}, (2, 2, 2), "float64",
+     "forward", AssertionError),
+    ("conv2d-transpose-dilation-raises", {"class_name": "Conv2DTranspose", "config": {
+        "filters": 2, "kernel_size": 2, "dilation_rate": 2}}, (1, 4, 4, 2), "float64", "forward",
+     _TF.InvalidArgumentError),
+    ("conv-transpose-same-even-kernel-output-padding-0", {"class_name": "Conv1DTranspose", "config": {
+        "filters": 1, "kernel_size": 2, "strides": 3, "padding": "same", "output_padding": 0}}, (2, 3, 3),
+     "float64", "forward", _TF.InvalidArgumentError),
+    ("conv3d-transpose-output-padding-input-gradient", {"class_name": "Conv3DTranspose", "config": {
+        "filters": 1, "kernel_size": [3, 1, 2], "strides": 3, "padding": "same", "output_padding": 2}},
+     (1, 3, 3, 3, 1), "float64", "gradient", AssertionError),
+    ("depthwise2d-unequal-strides-raise", {"class_name": "DepthwiseConv2D", "config": {
+        "kernel_size": 3, "strides": [1, 2], "padding": "same"}}, (2, 4, 4, 2), "float64", "forward",
+     _TF.InvalidArgumentError),
+    ("leaky-relu-float32-slope", {"class_name": "Conv1D", "config": {
+        "filters": 3, "kernel_size": 2, "activation": "leaky_relu"}}, (2, 5, 2), "float64", "forward",
+     AssertionError),
+    ("gelu-float64", {"class_name": "Conv2D", "config": {
+        "filters": 3, "kernel_size": 2, "activation": "gelu"}}, (2, 4, 4, 2), "float64", "forward", AssertionError),
+    ("sparsemax-support-of-two", {"class_name": "Conv1D", "config": {
+        "filters": 4, "kernel_size": 1, "activation": "sparsemax", "use_bias": False}}, (1, 1, 4), "float32",
+     "forward", AssertionError),
+    ("bicubic-table-weights", {"class_name": "UpSampling2D", "config": {
+        "size": 3, "interpolation": "bicubic"}}, (1, 3, 5, 1), "float32", "forward", AssertionError),
+    ("bilinear-float64", {"class_name": "UpSampling2D", "config": {
+        "size": [2, 1], "interpolation": "bilinear"}}, (1, 4, 4, 1), "float64", "forward", AssertionError),
+    ("lanczos-float64-gradient-raises", {"class_name": "UpSampling2D", "config": {
+        "size": 2, "interpolation": "lanczos3"}}, (1, 3, 3, 1), "float64", "gradient", _TF.InvalidArgumentError),
+    ("area-gradient-missing", {"class_name": "UpSampling2D", "config": {
+        "size": 2, "interpolation": "area"}}, (1, 3, 3, 1), "float32", "gradient", LookupError),
+]
+
+
+def _arrays(spec, shape, dtype):
+    rng = np.random.default_rng(0)
+    x = cases.draw_array(rng, shape, dtype)
+    if spec["config"].get("activation") == "sparsemax":  # two tied maxima: support of two
+        x = np.array([[[1.0, 0.5, 1.0, -1.0]]])
+    w_shapes = reference.weight_shapes(spec, shape)
+    w = {k: cases.draw_array(rng, s, dtype) for k, s in sorted(w_shapes.items())}
+    if spec["config"].get("activation") == "sparsemax":
+        w = {"kernel": np.eye(4)[None]}
+    if spec["config"].get("activation") == "leaky_relu":
+        x = -np.abs(x)
+        w = {k: np.abs(v) for k, v in w.items()}
+    g = cases.draw_array(rng, reference.output_shape(spec, shape), dtype)
+    return x, w, g
+
+
+@pytest.mark.parametrize("ident, spec, shape, dtype, what, raises",
+                         [pytest.param(*d, marks=pytest.mark.xfail(strict=True, raises=d[-1], reason=d[0]), id=d[0])
+                          for d in DIVERGENCES])
+def test_tf_keras3_matches_reference(ident, spec, shape, dtype, what, raises):
+    x, w, g = _arrays(spec, shape, dtype)
+    xd, wd, gd = x.astype(dtype), {k: v.astype(dtype) for k, v in w.items()}, g.astype(dtype)
+    allowed, allowed_g = tolerance.allowed_errors(spec, x, w, g, dtype)
+    if what == "forward":
+        actual = tf_layers.forward(spec, xd, wd)
+        assert_within(actual, reference.forward(spec, x, w), allowed, ident)
+    else:
+        actual = tf_layers.vjp(spec, xd, wd, gd)
+        expected = reference.vjp(spec, x, w, g)
+        for name in expected:
+            assert_within(actual[name], expected[name], allowed_g[name], f"{ident} d/d{name}")
+
+
+_ROUTED = [d for d in DIVERGENCES if not transposed_route(d[1], "keras3")]
+
+
+@pytest.mark.parametrize("ident, spec, shape, dtype, what", [d[:5] for d in _ROUTED], ids=[d[0] for d in _ROUTED])
+def test_property_tests_route_around_each_divergence(ident, spec, shape, dtype, what):
+    """Each divergence TF cannot be routed around by transposing is excluded from the property tests."""
+    assert divergence(spec, shape, dtype, "keras3", gradient=what == "gradient") is not None, ident
+
+
+def test_channels_first_is_cross_checked_through_channels_last():
+    """The route the property tests take for TF's NCHW-less CPU kernels agrees with the reference."""
+    spec, shape = DIVERGENCES[0][1], DIVERGENCES[0][2]
+    x, w, _ = _arrays(spec, shape, "float64")
+    allowed, _ = tolerance.allowed_errors(spec, x, w, None, "float64")
+    assert_within(tf_forward(spec, x, w, "keras3"), reference.forward(spec, x, w), allowed, "channels_last route")
