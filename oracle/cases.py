@@ -135,11 +135,11 @@ def domains(layer: str) -> dict[str, tuple]:
             dom[key] = ([0, 0], [1, 0], [0, 2], [2, 1])
         else:
             dom[key] = ([[0, 0]] * r, [[1, 1]] * r, [[1, 0], [0, 2], [2, 1]][:r], [[0, 1], [2, 0], [1, 1]][:r])
-        if r > 1:
+        if "data_format" in lay.arguments:
             dom["data_format"] = ("channels_last", "channels_first")
     else:
         dom["size"] = (1, 2, 3) if r == 1 else _tuples(r, (1, 2, 3), (2, 1, 3))
-        if r > 1:
+        if "data_format" in lay.arguments:
             dom["data_format"] = ("channels_last", "channels_first")
         if r == 2:
             dom["interpolation"] = reference.INTERPOLATIONS

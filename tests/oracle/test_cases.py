@@ -1,0 +1,115 @@
+"""Deterministic case sets: pinned corpus ids, stable ids, shape corners, materialization."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import reference
+from oracle import cases
+
+# Pinned deliberately: a change to the generator or to reference.shapes changes these.
+CORPUS_IDS = {"smoke": "de1994bdf1d9f95c", "standard": "697dd318419f7f90", "exhaustive": "8b8b145dafa8ab61"}
+
+
+@pytest.mark.parametrize("profile", cases.PROFILES)
+def test_corpus_id_is_pinned(profile):
+    assert cases.corpus_id(cases.case_set(profile)) == CORPUS_IDS[profile]
+
+
+def test_profile_sizes_and_invalid_share():
+    sizes = {p: len(cases.case_set(p)) for p in ("smoke", "standard")}
+    assert 100 <= sizes["smoke"] <= 200 and 1200 <= sizes["standard"] <= 2000, sizes
+    for profile in ("smoke", "standard"):
+        cs = cases.case_set(profile)
+        share = sum(c.kind == "invalid" for c in cs) / len(cs)
+        assert 0.05 <= share <= 0.2, (profile, share)
+        assert {c.layer for c in cs} == set(reference.LAYERS)
+
+
+def test_ids_are_the_same_in_another_process():
+    code = ("from oracle import cases; print(cases.corpus_id(cases.case_set('smoke')), "
+            "cases.case_set('smoke')[7].id)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.split()
+    assert out == [CORPUS_IDS["smoke"], cases.case_set("smoke")[7].id]
+
+
+def test_case_json_round_trip():
+    for case in cases.case_set("smoke")[:20]:
+        assert cases.Case.from_json(json.loads(json.dumps(case.to_json()))) == case
+
+
+@pytest.mark.parametrize("kwargs, words", [({"profile": "nightly"}, ["smoke", "standard", "exhaustive"]),
+                                           ({"profile": "smoke", "layers": ["Conv4D"]}, ["Conv2D", "Cropping1D"])])
+def test_unknown_profile_or_layer_lists_what_is_available(kwargs, words):
+    profile = kwargs.pop("profile")
+    with pytest.raises(ValueError) as info:
+        cases.case_set(profile, **kwargs)
+    assert all(w in str(info.value) for w in words)
+
+
+def test_valid_cases_are_accepted_and_invalid_ones_rejected():
+    for case in cases.case_set("standard"):
+        if case.kind == "valid":
+            assert reference.normalize(case.spec) == case.spec
+            reference.output_shape(case.spec, case.input_shape)
+        else:
+            with pytest.raises(reference.InvalidConfig):
+                reference.output_shape(case.spec, case.input_shape)
+
+
+def _spatial(case):
+    first = case.spec["config"].get("data_format") == "channels_first"
+    return case.input_shape[2:] if first else case.input_shape[1:-1]
+
+
+def test_shape_corners_are_present():
+    valid = [c for c in cases.case_set("standard") if c.kind == "valid"]
+    convs = [c for c in valid if reference.LAYERS[c.layer].family in ("conv", "depthwise", "separable")]
+    assert any(1 in _spatial(c) for c in valid), "size-1 dimension"
+    assert any(c.spec["config"]["padding"] == "valid" and list(_spatial(c)) == [
+        d * (k - 1) + 1 for k, d in zip(c.spec["config"]["kernel_size"], c.spec["config"]["dilation_rate"])]
+        and max(c.spec["config"]["kernel_size"]) > 1 for c in convs), "kernel equal to the input"
+    assert any(min(np.subtract(c.spec["config"]["strides"], c.spec["config"]["kernel_size"])) > 0 for c in convs)
+    assert any(max(c.spec["config"]["dilation_rate"]) >= 4 for c in convs), "large dilation"
+    same = [c for c in convs if c.spec["config"]["padding"] == "same" and max(c.spec["config"]["strides"]) > 1]
+    assert {n % 2 for c in same for n in _spatial(c)} == {0, 1}, "odd and even lengths under 'same' with stride"
+    transposes = [c.spec["config"] for c in valid if reference.LAYERS[c.layer].family == "conv_transpose"]
+    assert any(c["output_padding"] and max(np.subtract(c["strides"], c["output_padding"])) == 1 and
+               min(c["output_padding"]) > 0 for c in transposes), "output_padding at its limit strides - 1"
+
+
+@pytest.mark.parametrize("dtype", cases.DTYPES)
+def test_materialized_arrays_are_exact_in_dtype_and_deterministic(dtype):
+    for case in cases.case_set("smoke")[::9]:
+        m, again = cases.materialize(case, dtype), cases.materialize(case, dtype)
+        arrays = [m.inputs, *m.weights.values()] + ([m.output_grad] if m.output_grad is not None else [])
+        for a in arrays:
+            assert a.dtype == np.float64
+            assert np.array_equal(cases._round_to(a, dtype), a), f"{case.id}: values not exact in {dtype}"
+            assert np.all((np.abs(a) >= 0.5) & (np.abs(a) <= 1))
+        assert np.array_equal(m.inputs, again.inputs)
+        if case.kind == "valid":
+            assert np.array_equal(m.expected_output, reference.forward(case.spec, m.inputs, m.weights))
+            assert m.allowed_output.shape == m.expected_output.shape
+            assert set(m.allowed_gradients) == set(m.expected_gradients)
+
+
+def test_bfloat16_rounding_is_round_to_nearest_even():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.random.default_rng(0).normal(size=10000) * 10.0 ** np.random.default_rng(1).integers(-5, 5, 10000)
+    x32 = x.astype(np.float32).astype(np.float64)
+    expected = x32.astype(ml_dtypes.bfloat16).astype(np.float64)
+    assert np.array_equal(cases._round_to(x32, "bfloat16"), expected)
+
+
+def test_invalid_cases_get_plausible_arrays():
+    for case in [c for c in cases.case_set("smoke") if c.kind == "invalid"]:
+        m = cases.materialize(case)
+        assert m.inputs.shape == case.input_shape and m.expected_output is None
+        if reference.LAYERS[case.layer].family in ("conv", "conv_transpose", "depthwise", "separable"):
+            assert m.weights, case.id
