@@ -13,13 +13,13 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-__all__ = ["build_parser", "main", "UsageError", "explore", "reproducer"]
+__all__ = ["build_parser", "main", "UsageError", "check_layers", "explore", "reproducer"]
 
 PROFILES = ("smoke", "standard", "exhaustive")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """A command-line argument names something that does not exist."""
 
 
@@ -120,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ------------------------------------------------------------------ helpers
 
-def _check_layers(layers: list[str] | None) -> list[str] | None:
+def check_layers(layers: list[str] | None) -> list[str] | None:
+    """``layers`` if every name is a layer the suite covers; else UsageError listing them."""
     import reference
 
     if layers is None:
@@ -182,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
     from .report import ReportWriter, default_meta, utc_now
     from .runner import WorkerStartError, run
 
-    layers = _check_layers(args.layers)
+    layers = check_layers(args.layers)
     target = resolve(args.adapter)
     cases = _case_set(args.profile, layers)
     meta = default_meta(corpus_id=corpus_id(cases), profile=args.profile, dtype=args.dtype,
@@ -257,7 +258,7 @@ def _export(args: argparse.Namespace) -> int:
 def _explore(args: argparse.Namespace) -> int:
     from .registry import load_adapter
 
-    _check_layers(args.layers)
+    check_layers(args.layers)
     adapter = load_adapter(args.adapter)
     findings = explore(adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
                        seed=args.seed)

@@ -44,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
             resolve(name)
         except AdapterNotFound as exc:
             raise pytest.UsageError(f"--conv-adapter: {exc}") from exc
+        _layers(config)
         config.pluginmanager.register(_CaseSet(config), "conv-conformance-cases")
 
 
@@ -58,17 +59,23 @@ class _CaseSet:
                                       items: list[pytest.Item]) -> None:
         from oracle.cases import case_set
 
-        layers = config.getoption("conv_layers")
-        layers = [s.strip() for s in layers.split(",") if s.strip()] if layers else None
-        try:
-            cases = case_set(config.getoption("conv_profile"), layers=layers)
-        except ValueError as exc:
-            raise pytest.UsageError(f"--conv-layers: {exc}") from exc
+        cases = case_set(config.getoption("conv_profile"), layers=_layers(config))
         parent = _Cases.from_parent(session, name=_COLLECTOR, nodeid=_COLLECTOR)
         added = [CaseItem.from_parent(parent, name=case.id, case=case) for case in cases]
         items.extend(added)
         # Report them as collected, so "collected N items" and other plugins count them.
         config.hook.pytest_collectreport(report=pytest.CollectReport(_COLLECTOR, "passed", None, added))
+
+
+def _layers(config: pytest.Config) -> list[str] | None:
+    """The --conv-layers list, checked against the layers the suite covers."""
+    from .cli import UsageError, check_layers
+
+    text = config.getoption("conv_layers")
+    try:
+        return check_layers([s.strip() for s in text.split(",") if s.strip()]) if text else None
+    except UsageError as exc:
+        raise pytest.UsageError(f"--conv-layers: {exc}") from exc
 
 
 class _Cases(pytest.Collector):

@@ -57,10 +57,13 @@ def test_unsupported_cases_are_skipped(tester):
     result.assert_outcomes(passed=1, skipped=len(cases))
 
 
-def test_unknown_adapter_is_a_usage_error(tester):
-    result = tester.runpytest_subprocess("--conv-adapter=mylib")
+@pytest.mark.parametrize("args, text", [(["--conv-adapter=mylib"], "Unknown adapter 'mylib'"),
+                                        (["--conv-adapter=reference", "--conv-layers=Conv4D"],
+                                         "Received: Conv4D")])
+def test_unknown_adapter_or_layer_is_a_usage_error(tester, args, text):
+    result = tester.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "Unknown adapter 'mylib'" in result.stderr.str()
+    assert text in result.stderr.str()
 
 
 def test_conv_adapter_fixture(tester):
