@@ -34,7 +34,8 @@ through the reference (never through the system under test):
 3. **Gradients**, through the VJP with absolute values. The activation's VJP
    ``g_z = f'(z) g`` has error ``|g| max_{t = z +- e} |f'(t) - f'(z)|`` plus
    evaluation ``4u|g|(|f'(z)| + 1)``. The first term is the *kink rule*: where
-   ``z`` lies within its own allowed error of a kink (relu at 0, relu6 at 0 and
+   ``z`` lies within its own allowed error (plus ``u``, so that an exactly
+   computed ``z`` at the kink counts) of a kink (relu at 0, relu6 at 0 and
    6, the ends of hard_sigmoid, hard_tanh, soft/hard_shrink, ...), the
    derivative is undefined and the allowance widens by the jump of ``f'``;
    sparsemax rows whose support is ambiguous allow ``2 max|g|``. Each gradient
@@ -276,7 +277,8 @@ def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype:
     if g is None:
         return out, None
     gz = activate_vjp(act, z, g)
-    egz = SAFETY * _activation_vjp(act, z, ez, g, u)
+    # + u: a pre-activation computed exactly at a kink (e.g. z == 0) still has no defined derivative
+    egz = SAFETY * _activation_vjp(act, z, ez + u, g, u)
     aw = _abs(weights)
     sums = reference.vjp(lin, np.abs(x), aw, np.abs(gz))
     counts = reference.vjp(lin, np.ones(x.shape), _ones(weights), np.ones(gz.shape))

@@ -1,0 +1,105 @@
+"""The tolerance model: hand-computed bounds, simulated low-precision arithmetic stays
+inside them, and plausible bugs do not."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference
+from oracle import cases, tolerance
+
+
+def test_unit_roundoff():
+    assert [tolerance.unit_roundoff(d) for d in tolerance.DTYPES] == [2.0 ** -53, 2.0 ** -24, 2.0 ** -11, 2.0 ** -8]
+    with pytest.raises(ValueError, match="float64.*bfloat16.*Received: dtype='int8'"):
+        tolerance.unit_roundoff("int8")
+
+
+def test_conv1d_bound_by_hand():
+    # y[0] = x0*w0 + x1*w1 + b: three terms -> 2 * gamma_3 * (|x0 w0| + |x1 w1| + |b|) + u|y|
+    spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 2}}
+    x = np.array([[[0.5], [-1.0], [0.75]]])          # (1, 3, 1)
+    w = {"kernel": np.array([[[2.0]], [[0.25]]]), "bias": np.array([-0.5])}
+    u = 2.0 ** -24
+    g3 = 3 * u / (1 - 3 * u)
+    allowed, _ = tolerance.allowed_errors(spec, x, w, None, "float32")
+    s = np.array([0.5 * 2 + 1 * 0.25 + 0.5, 1 * 2 + 0.75 * 0.25 + 0.5])
+    y = np.array([0.5 * 2 - 0.25 - 0.5, -2 + 0.75 * 0.25 - 0.5])
+    np.testing.assert_allclose(allowed[0, :, 0], 2 * g3 * s + u * np.abs(y), rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer", ["Cropping2D", "ZeroPadding3D", "UpSampling1D"])
+def test_copying_layers_are_exact(layer):
+    case = next(c for c in cases.case_set("smoke", layers=[layer]) if c.kind == "valid")
+    m = cases.materialize(case, "float16")
+    assert not m.allowed_output.any()
+
+
+def test_nearest_upsampling_gradient_sums_copies():
+    spec = {"class_name": "UpSampling1D", "config": {"size": 3}}
+    x, g = np.ones((1, 2, 1)), np.full((1, 6, 1), 0.5)
+    _, allowed = tolerance.allowed_errors(spec, x, {}, g, "float32")
+    u = 2.0 ** -24
+    np.testing.assert_allclose(allowed["inputs"], 2 * (2 * u / (1 - 2 * u)) * 1.5)
+
+
+def _float_conv1d(x, k, dtype, order):
+    """A naive Conv1D ('valid', no bias) accumulating in dtype, taps in the given order."""
+    n, length, c = x.shape
+    taps, _, f = k.shape
+    out = np.zeros((n, length - taps + 1, f), dtype=dtype)
+    terms = [(t, ci) for t in range(taps) for ci in range(c)]
+    for t, ci in (terms[i] for i in order(len(terms))):
+        out = (out + (x[:, t:t + out.shape[1], ci, None].astype(dtype) * k[t, ci].astype(dtype)).astype(dtype)).astype(dtype)
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_simulated_low_precision_stays_within_bound(dtype):
+    spec = {"class_name": "Conv1D", "config": {"filters": 3, "kernel_size": 5, "use_bias": False}}
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for trial in range(20):
+        x = cases.draw_array(rng, (2, 40, 6), dtype)
+        w = {"kernel": cases.draw_array(rng, (5, 6, 3), dtype)}
+        order = (lambda n: range(n)) if trial % 2 else (lambda n: np.random.default_rng(trial).permutation(n))
+        actual = _float_conv1d(x, w["kernel"], dtype, order).astype(np.float64)
+        expected = reference.forward(spec, x, w)
+        allowed, _ = tolerance.allowed_errors(spec, x, w, None, dtype)
+        worst = max(worst, float((np.abs(actual - expected) / allowed).max()))
+    assert 0 < worst <= 1, worst
+
+
+def test_perturbation_and_missing_tap_are_caught_at_float32():
+    spec = {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3, "padding": "same"}}
+    rng = np.random.default_rng(1)
+    x = cases.draw_array(rng, (2, 6, 6, 8), "float32")
+    w = {k: cases.draw_array(rng, s, "float32") for k, s in reference.weight_shapes(spec, x.shape).items()}
+    y = reference.forward(spec, x, w)
+    allowed, _ = tolerance.allowed_errors(spec, x, w, None, "float32")
+    i = np.unravel_index(np.argmax(np.abs(y)), y.shape)
+    assert 1e-4 * abs(y[i]) > allowed[i]
+    missing = y.copy()
+    missing[0, 0, 0, :] -= x[0, 0, 0, :] @ w["kernel"][1, 1]   # drop the centre tap's contribution at a corner
+    assert (np.abs(missing - y) > allowed).any()
+
+
+def test_kink_widens_the_gradient_allowance():
+    # relu at z == 0 exactly: TF's f'(0) = 0, another implementation's 1; both must pass
+    spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "relu", "use_bias": False}}
+    x, w, g = np.array([[[0.0], [1.0]]]), {"kernel": np.array([[[0.75]]])}, np.array([[[0.5], [0.5]]])
+    _, allowed = tolerance.allowed_errors(spec, x, w, g, "float32")
+    assert allowed["inputs"][0, 0, 0] >= 0.5 * 0.75
+    assert allowed["inputs"][0, 1, 0] < 1e-6
+
+
+@pytest.mark.parametrize("act", ["softmax", "log_softmax", "glu", "sparsemax", "tanh_shrink"])
+def test_last_axis_activation_bounds_are_finite_and_positive(act):
+    spec = {"class_name": "Conv1D", "config": {"filters": 4, "kernel_size": 2, "activation": act}}
+    rng = np.random.default_rng(2)
+    x = cases.draw_array(rng, (2, 5, 3), "float32")
+    w = {k: cases.draw_array(rng, s, "float32") for k, s in reference.weight_shapes(spec, x.shape).items()}
+    g = cases.draw_array(rng, reference.output_shape(spec, x.shape), "float32")
+    allowed, grads = tolerance.allowed_errors(spec, x, w, g, "float32")
+    assert np.all(np.isfinite(allowed)) and np.all(allowed > 0)
+    assert all(np.all(np.isfinite(v)) and np.all(v > 0) for v in grads.values())
