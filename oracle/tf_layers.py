@@ -31,6 +31,8 @@ FLAVOURS = ("keras3", "keras2")
 # Keras 2 names some variables differently from Keras 3 (the layouts agree).
 _KERAS2_WEIGHT_NAMES = {"DepthwiseConv1D": {"kernel": "depthwise_kernel"},
                         "DepthwiseConv2D": {"kernel": "depthwise_kernel"}}
+# Keras 3 layers whose Keras 2 counterpart takes no `data_format` (channels_last only).
+_KERAS2_NO_DATA_FORMAT = frozenset({"ZeroPadding1D", "Cropping1D", "UpSampling1D"})
 _DTYPES = ("float64", "float32", "float16", "bfloat16")
 _CACHE_SIZE = 64
 
@@ -45,6 +47,8 @@ def _modules(flavour: str) -> tuple[Any, Any]:
                          f"Received: flavour={flavour!r}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # retracing warnings: every new shape is a new trace, by design
 
     if flavour == "keras2":
         import tf_keras as keras
@@ -74,6 +78,9 @@ def _keras_spec(spec: dict, dtype: str, flavour: str) -> dict:
     """The spec as the flavour's `layers.deserialize` expects it, with the dtype set."""
     config = dict(spec.get("config") or {})
     config["dtype"] = dtype
+    if flavour == "keras2" and spec["class_name"] in _KERAS2_NO_DATA_FORMAT \
+            and config.get("data_format") == "channels_last":
+        del config["data_format"]  # Keras 2 takes no data_format here; channels_last is what it does
     out = {"class_name": spec["class_name"], "config": config}
     if flavour == "keras3":
         out["module"] = "keras.layers"

@@ -155,8 +155,9 @@ def _separable(cfg: dict, x, w: dict):
 def _conv_transpose(cfg: dict, x, w: dict):
     torch, F = _torch()
     rank = x.ndim - 2
-    # Keras (k..., out, in) -> torch conv_transpose weight (in, out, k...)
-    kernel = w["kernel"].permute(rank + 1, rank, *range(rank))
+    # Keras (k..., out, in) -> torch conv_transpose weight (in, out, k...); contiguous because
+    # torch's CPU backward rejects a permuted view when in == 1 ("grad_weight needs to be contiguous")
+    kernel = w["kernel"].permute(rank + 1, rank, *range(rank)).contiguous()
     full = _conv_fn(rank, transpose=True)(x, kernel, None, stride=cfg["strides"],
                                           dilation=cfg["dilation_rate"])
     window = [(-crop, crop + length - m) for (crop, length), m in
