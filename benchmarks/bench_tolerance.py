@@ -1,0 +1,128 @@
+"""Benchmark of the tolerance model (a script, not a test).
+
+1. Soundness: over the valid cases of a profile (default: exhaustive, ~5,600
+   cases) at float32, tf.keras (Keras 3) never exceeds the allowed error of
+   oracle.tolerance, in the output or any gradient. Configurations with a
+   known TensorFlow divergence (tests/oracle/tf_crosscheck_util.divergence)
+   are skipped and counted; Conv/ConvTranspose channels_first run through the
+   transposed channels_last equivalent. Prints the largest error ratio and its case.
+2. Power: at float32, for every case with arithmetic, (a) the output element of
+   largest magnitude perturbed by 1e-4 relative and (b) the output with one
+   kernel tap missing at a border (first spatial position) are caught.
+
+    python benchmarks/bench_tolerance.py [--profile exhaustive] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracle"))
+
+import reference  # noqa: E402
+from oracle import cases  # noqa: E402
+
+_ARITHMETIC = ("conv", "conv_transpose", "depthwise", "separable")
+
+
+def _ratio(actual, expected, allowed) -> float:
+    err = np.abs(np.asarray(actual, dtype=np.float64) - expected)
+    if not err.size:
+        return 0.0
+    return float(np.max(np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1), np.where(err > 0, np.inf, 0))))
+
+
+def soundness(valid, dtype: str) -> None:
+    from tf_crosscheck_util import divergence, tf_forward, tf_vjp
+
+    worst, skipped, errors, checked = (0.0, None, None), 0, [], 0
+    for case in tqdm(valid, desc="tf.keras float32", mininterval=5):
+        if divergence(case.spec, case.input_shape, dtype, "keras3", gradient=True):
+            skipped += 1
+            continue
+        m = cases.materialize(case, dtype)
+        x = m.inputs.astype(dtype)
+        w = {k: v.astype(dtype) for k, v in m.weights.items()}
+        try:
+            y = tf_forward(case.spec, x, w, "keras3")
+            g = tf_vjp(case.spec, x, w, m.output_grad.astype(dtype), "keras3")
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            errors.append((case.id, type(exc).__name__))
+            continue
+        checked += 1
+        ratios = {"output": _ratio(y, m.expected_output, m.allowed_output)}
+        ratios |= {k: _ratio(g[k], m.expected_gradients[k], m.allowed_gradients[k]) for k in m.expected_gradients}
+        key = max(ratios, key=ratios.get)
+        if ratios[key] > worst[0]:
+            worst = (ratios[key], key, case)
+    ratio, key, case = worst
+    print(f"soundness: {checked} cases checked against tf.keras at {dtype}, {skipped} skipped (known divergences), "
+          f"{len(errors)} raised {sorted({e for _, e in errors})}")
+    print(f"  largest error ratio {ratio:.4g} ({key}) in {case.id}: {case.spec} on {case.input_shape}")
+    print(f"  exceeding the allowed error (ratio > 1): {'none' if ratio <= 1 else 'YES'}")
+
+
+def _border_tap_missing(case, m) -> np.ndarray:
+    """The reference output with kernel tap (0, ..., 0) dropped at the first spatial position."""
+    name = "depthwise_kernel" if "depthwise_kernel" in m.weights else "kernel"
+    w = copy.deepcopy(m.weights)
+    w[name][(0,) * reference.LAYERS[case.layer].rank] = 0.0
+    y2 = reference.forward(case.spec, m.inputs, w)
+    out = m.expected_output.copy()
+    first = case.spec["config"]["data_format"] == "channels_first"
+    border = (slice(None), slice(None), 0) if first else (slice(None), 0)
+    out[border] = y2[border]
+    return out
+
+
+def power(valid, dtype: str) -> None:
+    perturbed, missed = [0, 0], []
+    missing = [0, 0, 0]
+    for case in tqdm(valid, desc="detection", mininterval=5):
+        if reference.LAYERS[case.layer].family not in _ARITHMETIC:
+            continue
+        m = cases.materialize(case, dtype)
+        y, allowed = m.expected_output, m.allowed_output
+        i = np.unravel_index(np.argmax(np.abs(y)), y.shape)
+        perturbed[0] += 1
+        caught = bool(1e-4 * abs(y[i]) > allowed[i])
+        perturbed[1] += caught
+        if not caught:
+            missed.append(f"{case.id} ({case.spec['config'].get('activation')}, |y|={abs(y[i]):.3g}, "
+                          f"allowed={allowed[i]:.3g})")
+        y2 = _border_tap_missing(case, m)
+        if np.array_equal(y2, y):  # the tap never touches the border (padding zeros there)
+            missing[2] += 1
+            continue
+        missing[0] += 1
+        missing[1] += bool((np.abs(y2 - y) > allowed).any())
+    print(f"power at {dtype}: 1e-4 relative perturbation of the largest output element caught in "
+          f"{perturbed[1]}/{perturbed[0]} cases" + (f"; missed e.g. {missed[:3]}" if missed else ""))
+    print(f"  missing border kernel tap caught in {missing[1]}/{missing[0]} cases "
+          f"({missing[2]} cases where that tap only meets padding at the border)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="exhaustive", choices=cases.PROFILES)
+    parser.add_argument("--limit", type=int, default=None, help="check only the first N valid cases")
+    parser.add_argument("--skip-tf", action="store_true", help="only the detection part")
+    args = parser.parse_args(argv)
+    valid = [c for c in cases.case_set(args.profile) if c.kind == "valid"][:args.limit]
+    start = time.perf_counter()
+    power(valid, "float32")
+    if not args.skip_tf:
+        warnings.filterwarnings("ignore")
+        soundness(valid, "float32")
+    print(f"total {time.perf_counter() - start:.0f} s for {len(valid)} valid cases of profile {args.profile!r}")
+
+
+if __name__ == "__main__":
+    main()
