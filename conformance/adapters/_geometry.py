@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reference import shapes
 
-__all__ = ["conv_pads", "transpose_windows", "amounts", "sizes"]
+__all__ = ["conv_pads", "transpose_windows", "amounts", "sizes", "plain_float"]
 
 
 def conv_pads(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -43,3 +43,13 @@ def amounts(cfg: dict, key: str, rank: int) -> list[tuple[int, int]]:
 def sizes(cfg: dict, rank: int) -> list[int]:
     """UpSampling factors per spatial dimension."""
     return [cfg["size"]] if rank == 1 else list(cfg["size"])
+
+
+def plain_float(array) -> "np.ndarray":
+    """The array as a NumPy float dtype: bfloat16 (an ml_dtypes extension type
+    that generic NumPy code does not treat as floating) widens exactly to
+    float32; float16/32/64 pass through."""
+    import numpy as np
+
+    array = np.asarray(array)
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array

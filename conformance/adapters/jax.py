@@ -202,7 +202,7 @@ class JaxAdapter:
         """The layer's output, computed by JAX in the inputs' dtype."""
         _, jnp, _ = _jax()
         f = self._function(spec, inputs)
-        return np.asarray(f(jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()}))
+        return _geometry.plain_float(f(jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()}))
 
     def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
             output_grad: np.ndarray) -> dict[str, np.ndarray]:
@@ -211,4 +211,4 @@ class JaxAdapter:
         f = self._function(spec, inputs)
         y, pullback = jax.vjp(f, jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()})
         dx, dw = pullback(jnp.asarray(output_grad, dtype=y.dtype))
-        return {"inputs": np.asarray(dx), **{k: np.asarray(v) for k, v in dw.items()}}
+        return {"inputs": _geometry.plain_float(dx), **{k: _geometry.plain_float(v) for k, v in dw.items()}}

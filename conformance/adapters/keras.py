@@ -10,6 +10,8 @@ import numpy as np
 
 from oracle import tf_layers
 
+from ._geometry import plain_float
+
 __all__ = ["KerasAdapter"]
 
 
@@ -25,9 +27,9 @@ class KerasAdapter:
 
     def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """The layer's output, computed by Keras in the inputs' dtype."""
-        return tf_layers.forward(spec, inputs, weights, flavour=self.flavour)
+        return plain_float(tf_layers.forward(spec, inputs, weights, flavour=self.flavour))
 
     def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
             output_grad: np.ndarray) -> dict[str, np.ndarray]:
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
-        return tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour)
+        return {k: plain_float(v) for k, v in tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}

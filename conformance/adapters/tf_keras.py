@@ -13,6 +13,8 @@ import numpy as np
 from conformance import Unsupported
 from oracle import tf_layers
 
+from ._geometry import plain_float
+
 __all__ = ["TfKerasAdapter"]
 
 
@@ -39,10 +41,10 @@ class TfKerasAdapter:
     def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """The layer's output, computed by Keras 2 in the inputs' dtype."""
         self._check(spec)
-        return tf_layers.forward(spec, inputs, weights, flavour=self.flavour)
+        return plain_float(tf_layers.forward(spec, inputs, weights, flavour=self.flavour))
 
     def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
             output_grad: np.ndarray) -> dict[str, np.ndarray]:
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
         self._check(spec)
-        return tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour)
+        return {k: plain_float(v) for k, v in tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}

@@ -98,13 +98,10 @@ def _to_torch(a: np.ndarray, requires_grad: bool = False):
 
 
 def _to_numpy(t) -> np.ndarray:
+    """A NumPy copy; bfloat16 widens exactly to float32 (NumPy has no bfloat16 of its own)."""
     torch, _ = _torch()
     t = t.detach()
-    if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return t.to(torch.float32).numpy().astype(ml_dtypes.bfloat16)
-    return t.numpy()
+    return (t.to(torch.float32) if t.dtype == torch.bfloat16 else t).numpy()
 
 
 # ------------------------------------------------------------------ layers

@@ -1,0 +1,294 @@
+"""The shipped framework adapters (keras, tf-keras, torch, jax) against the reference.
+
+Every value is compared with ``reference.forward`` / ``reference.vjp`` through
+the harness's one comparison routine (``conformance.compare.compare``) with
+the allowed error of ``oracle.tolerance.allowed_errors``: rounding in the
+case's dtype and nothing else. Inputs are drawn in the case dtype, so the
+reference sees exactly what the adapter sees.
+
+A divergence of a framework is a strict xfail whose condition is written in
+:func:`divergence` (docs/divergences.md has the evidence), never a looser
+tolerance.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+import reference
+from conformance import Unsupported
+from conformance.compare import cast, compare
+from oracle.tolerance import allowed_errors
+from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
+
+# adapter name -> (module that must import, "module:Class", pytest mark)
+ADAPTERS = {
+    "keras": ("tensorflow", "conformance.adapters.keras:KerasAdapter", pytest.mark.tensorflow),
+    "tf-keras": ("tf_keras", "conformance.adapters.tf_keras:TfKerasAdapter", pytest.mark.tf_keras),
+    "torch": ("torch", "conformance.adapters.torch:TorchAdapter", pytest.mark.torch),
+    "jax": ("jax", "conformance.adapters.jax:JaxAdapter", pytest.mark.jax),
+}
+_instances: dict[str, object] = {}
+
+
+def adapter(name: str):
+    """The adapter instance, built once; skips when its framework is missing."""
+    if name not in _instances:
+        requirement, target, _ = ADAPTERS[name]
+        pytest.importorskip(requirement)
+        module, attr = target.split(":")
+        _instances[name] = getattr(importlib.import_module(module), attr)()
+    return _instances[name]
+
+
+def _params(names=tuple(ADAPTERS)):
+    return [pytest.param(n, marks=ADAPTERS[n][2], id=n) for n in names]
+
+
+# ---------------------------------------------------------------- divergences
+
+def _cf(cfg: dict) -> bool:
+    return cfg.get("data_format") == "channels_first"
+
+
+def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
+    """Why `name` is known to differ from Keras 3 semantics on this case, or None.
+
+    Each condition is exact: it was measured on this machine (CPU builds of
+    TensorFlow 2.21 / Keras 3.15.1, tf-keras 2.21, torch 2.13, jax 0.10.2).
+    """
+    spec = reference.normalize(spec)
+    cls, cfg = spec["class_name"], spec["config"]
+    fam, rank = reference.LAYERS[cls].family, reference.LAYERS[cls].rank
+    act = cfg.get("activation")
+    tf = name in ("keras", "tf-keras")
+    if tf and fam in ("conv", "separable") and rank < 3 and _cf(cfg) and cfg.get("groups", 1) == 1:
+        return "TF CPU: Conv1D/Conv2D/SeparableConv channels_first raise UnimplementedError (NHWC only)"
+    if tf and fam == "conv_transpose" and _cf(cfg):
+        return "TF CPU: Conv*Transpose with channels_first raises InvalidArgumentError"
+    if name == "keras" and fam == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
+        return "TF CPU: Conv*Transpose with dilation_rate > 1 raises (Keras 3)"
+    if tf and fam == "conv_transpose" and cfg["padding"] == "same" and cfg["output_padding"] is not None \
+            and any((d * (k - 1) + 1) % 2 + op == 0 and s > 1 for k, d, s, op in
+                    zip(cfg["kernel_size"], cfg["dilation_rate"], cfg["strides"], cfg["output_padding"])):
+        return "TF: conv_transpose cannot produce length (n-1)*s ('same', K%2 + output_padding == 0)"
+    if tf and fam in ("depthwise", "separable") and rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
+        return "TF: DepthwiseConv2dNative needs equal strides in both spatial dimensions"
+    if name == "tf-keras" and fam in ("depthwise", "separable") and max(cfg["strides"]) > 1 \
+            and max(cfg["dilation_rate"]) > 1:
+        return "Keras 2 rejects strides > 1 with dilation_rate > 1 for Depthwise/SeparableConv"
+    if name == "keras" and _cf(cfg) and cfg.get("use_bias") and fam in ("conv", "conv_transpose", "depthwise",
+                                                                         "separable"):
+        out = reference.output_shape(spec, shape)
+        if out[1] > 1 and out[-1] == out[1]:
+            return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
+                    "when its length equals the channel count")
+    if name == "keras" and act == "sparsemax":
+        return "Keras 3 TF sparsemax: tau uses the sum of the supported cumulative sums (outputs do not sum to 1)"
+    if name == "keras" and dtype == "float64" and act in ("gelu", "leaky_relu"):
+        return f"TF float64 {act}: a float32 constant inside (gelu ~4e-9 off, leaky_relu slope 0.2 as float32)"
+    if name == "torch" and dtype == "float64" and act == "hard_sigmoid":
+        return "torch float64 hardsigmoid backward multiplies by 1/6 rounded to float32"
+    if tf and fam == "upsampling" and cfg.get("interpolation") in ("bilinear", "lanczos3", "lanczos5", "area") \
+            and dtype == "float64":
+        return "TF float64 resize: interpolation weights in float32; lanczos/area gradients raise"
+    if tf and fam == "upsampling" and cfg.get("interpolation") == "area":
+        return "TF: ResizeArea has no registered gradient"
+    if tf and fam == "upsampling" and cfg.get("interpolation") == "bicubic":
+        return "TF bicubic (ResizeBicubic, a=-0.5) clamps taps at the edge instead of renormalising"
+    return None
+
+
+# ---------------------------------------------------------------- cases
+
+def _s(cls: str, **config) -> dict:
+    return {"class_name": cls, "config": config}
+
+
+CASES = {
+    "conv1d-causal-dil-groups": (_s("Conv1D", filters=4, kernel_size=3, padding="causal", dilation_rate=2,
+                                    groups=2, activation="selu"), (2, 9, 4)),
+    "conv1d-same-stride": (_s("Conv1D", filters=3, kernel_size=4, strides=3, padding="same"), (2, 10, 2)),
+    "conv2d-same-stride-relu": (_s("Conv2D", filters=4, kernel_size=3, strides=2, padding="same",
+                                   activation="relu"), (2, 6, 7, 3)),
+    "conv2d-cf": (_s("Conv2D", filters=4, kernel_size=3, data_format="channels_first"), (2, 3, 6, 5)),
+    "conv2d-cf-groups": (_s("Conv2D", filters=4, kernel_size=1, groups=2, data_format="channels_first"),
+                         (1, 2, 3, 5)),
+    "conv3d-same": (_s("Conv3D", filters=2, kernel_size=2, padding="same", strides=[1, 2, 3],
+                       activation="tanh"), (1, 4, 5, 6, 3)),
+    "conv3d-cf-bias-eq": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 1, 1, 4)),
+    "conv3d-cf-bias-ne": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 2, 2, 3)),
+    "conv2d-gelu": (_s("Conv2D", filters=2, kernel_size=2, activation="gelu"), (1, 4, 4, 2)),
+    "conv2d-leaky-relu": (_s("Conv2D", filters=2, kernel_size=2, activation="leaky_relu"), (1, 4, 4, 2)),
+    "conv2d-sparsemax": (_s("Conv2D", filters=4, kernel_size=1, use_bias=False, activation="sparsemax"),
+                         (1, 2, 2, 4)),
+    "conv2d-hard-sigmoid": (_s("Conv2D", filters=3, kernel_size=1, activation="hard_sigmoid"), (1, 3, 3, 2)),
+    "conv2d-softmax-cf-groups": (_s("Conv2D", filters=2, kernel_size=1, groups=2, use_bias=False,
+                                    activation="softmax", data_format="channels_first"), (1, 2, 3, 4)),
+    "conv2dt-same-s2": (_s("Conv2DTranspose", filters=4, kernel_size=3, strides=2, padding="same"), (2, 5, 5, 3)),
+    "conv2dt-dilation": (_s("Conv2DTranspose", filters=2, kernel_size=3, dilation_rate=2), (1, 4, 4, 3)),
+    "conv2dt-same-op-even": (_s("Conv2DTranspose", filters=2, kernel_size=[2, 3], strides=[2, 3], padding="same",
+                                output_padding=[0, 1]), (1, 3, 3, 2)),
+    "conv2dt-same-op-ok": (_s("Conv2DTranspose", filters=2, kernel_size=[3, 2], strides=[2, 3], padding="same",
+                              output_padding=[1, 1]), (1, 3, 3, 2)),
+    "conv1dt-valid-op": (_s("Conv1DTranspose", filters=4, kernel_size=4, strides=3, output_padding=2), (2, 5, 3)),
+    "conv3dt-cf": (_s("Conv3DTranspose", filters=2, kernel_size=2, strides=2, data_format="channels_first"),
+                   (1, 3, 2, 2, 2)),
+    "depthwise2d-stride-dil": (_s("DepthwiseConv2D", kernel_size=3, strides=2, dilation_rate=2,
+                                  depth_multiplier=2), (2, 9, 9, 3)),
+    "depthwise2d-unequal-strides": (_s("DepthwiseConv2D", kernel_size=2, strides=[1, 2]), (1, 4, 4, 2)),
+    "depthwise1d-same": (_s("DepthwiseConv1D", kernel_size=3, padding="same", depth_multiplier=3), (2, 9, 2)),
+    "separable1d-stride": (_s("SeparableConv1D", filters=4, kernel_size=3, depth_multiplier=2, padding="same",
+                              strides=2), (2, 9, 3)),
+    "separable2d-mish": (_s("SeparableConv2D", filters=3, kernel_size=3, activation="mish"), (1, 5, 5, 2)),
+    "cropping2d": (_s("Cropping2D", cropping=[[1, 0], [0, 2]]), (1, 4, 4, 3)),
+    "cropping3d-cf": (_s("Cropping3D", cropping=1, data_format="channels_first"), (1, 2, 4, 3, 5)),
+    "zeropadding1d": (_s("ZeroPadding1D", padding=[2, 1]), (2, 3, 2)),
+    "zeropadding3d-cf": (_s("ZeroPadding3D", padding=[[1, 0], [0, 2], [2, 1]], data_format="channels_first"),
+                         (1, 2, 2, 3, 2)),
+    "upsampling1d": (_s("UpSampling1D", size=3), (1, 4, 2)),
+    "upsampling2d-nearest-cf": (_s("UpSampling2D", size=[2, 3], data_format="channels_first"), (1, 2, 3, 3)),
+    "upsampling2d-bilinear": (_s("UpSampling2D", size=[2, 2], interpolation="bilinear"), (1, 3, 4, 2)),
+    "upsampling2d-bicubic": (_s("UpSampling2D", size=[2, 2], interpolation="bicubic"), (1, 4, 4, 1)),
+    "upsampling2d-lanczos3": (_s("UpSampling2D", size=[2, 2], interpolation="lanczos3"), (1, 4, 4, 1)),
+    "upsampling2d-area": (_s("UpSampling2D", size=[2, 3], interpolation="area"), (1, 3, 3, 2)),
+    "upsampling3d": (_s("UpSampling3D", size=[2, 1, 3]), (1, 2, 3, 2, 2)),
+}
+
+
+def _check(name: str, spec: dict, shape: tuple, dtype: str, seed: int = 0) -> None:
+    """Forward and VJP of the adapter against the reference, within the dtype's allowed error."""
+    a = adapter(name)
+    rng = np.random.default_rng(seed)
+    x = cast(rng.standard_normal(shape), dtype)
+    w = {k: cast(rng.standard_normal(s), dtype) for k, s in reference.weight_shapes(spec, shape).items()}
+    x64, w64 = x.astype(np.float64), {k: v.astype(np.float64) for k, v in w.items()}
+    y = reference.forward(spec, x64, w64)
+    g = cast(rng.standard_normal(y.shape), dtype)
+    g64 = g.astype(np.float64)
+    expected = reference.vjp(spec, x64, w64, g64)
+    allowed_y, allowed_g = allowed_errors(spec, x64, w64, g64, dtype)
+    call = f"{name}: {spec['class_name']}({spec['config']}) on {shape} {dtype}"
+    out = compare("out", a.forward(spec, cast(x, dtype), {k: cast(v, dtype) for k, v in w.items()}),
+                  y, allowed_y, call=call)
+    assert out.passed, out.message
+    grads = a.vjp(spec, cast(x, dtype), {k: cast(v, dtype) for k, v in w.items()}, cast(g, dtype))
+    assert set(grads) == set(expected), f"vjp returned {sorted(grads)}, should be {sorted(expected)} [{call}]"
+    for key in expected:
+        c = compare(f"grad[{key!r}]", grads[key], expected[key], allowed_g[key], call=call)
+        assert c.passed, c.message
+
+
+def _declines(name: str, spec: dict) -> str | None:
+    """Why the adapter raises Unsupported on this spec (checked by its own test), or None."""
+    cfg = reference.normalize(spec)["config"]
+    if name in ("torch",) and cfg.get("interpolation") in ("bicubic", "lanczos3", "lanczos5"):
+        return "torch has no TensorFlow-kernel bicubic/lanczos"
+    no_act = {"torch": ("sparse_sigmoid", "sparse_plus", "squareplus", "sparsemax"),
+              "jax": ("tanh_shrink", "soft_shrink", "hard_shrink", "sparsemax"),
+              "tf-keras": ("celu", "sparse_sigmoid", "log_sigmoid", "hard_tanh", "tanh_shrink", "sparse_plus",
+                           "squareplus", "hard_silu", "hard_swish", "soft_shrink", "hard_shrink", "sparsemax",
+                           "glu")}
+    if cfg.get("activation") in no_act.get(name, ()):
+        return f"{name} has no {cfg['activation']}"
+    return None
+
+
+# Keras 2 semantics that differ from Keras 3 on purpose (documented, not bugs).
+_KERAS2_SEMANTICS = {"conv2d-leaky-relu": "Keras 2 leaky_relu slope is 0.3 (Keras 3: 0.2)",
+                     "conv2d-hard-sigmoid": "Keras 2 hard_sigmoid is clip(0.2x + 0.5) (Keras 3: relu6(x+3)/6)"}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("name", _params())
+def test_matches_reference(name, case, dtype, request):
+    spec, shape = CASES[case]
+    if _declines(name, spec):
+        with pytest.raises(Unsupported):
+            adapter(name).forward(spec, cast(np.zeros(shape), dtype),
+                                  {k: cast(np.zeros(s), dtype) for k, s in reference.weight_shapes(spec, shape).items()})
+        return
+    reason = divergence(name, spec, shape, dtype)
+    if name == "tf-keras" and case in _KERAS2_SEMANTICS:
+        reason = _KERAS2_SEMANTICS[case]
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    _check(name, spec, shape, dtype)
+
+
+# ---------------------------------------------------------------- drawn configurations
+
+_DRAWN_ACTIVATIONS = tuple(a for a in SMOOTH_ACTIVATIONS if a not in ("glu",))
+
+
+@pytest.mark.parametrize("name", _params())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much], deadline=None)
+@given(drawn=layer_specs(activations=_DRAWN_ACTIVATIONS), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from(["float64", "float32"]))
+def test_drawn_configurations_match_reference(name, drawn, seed, dtype):
+    spec, shape = drawn.spec, drawn.input_shape
+    assume(_declines(name, spec) is None and divergence(name, spec, shape, dtype) is None)
+    if name == "tf-keras":
+        assume(reference.normalize(spec)["config"].get("activation") not in ("softsign", "hard_sigmoid"))
+    _check(name, spec, shape, dtype, seed)
+
+
+# ---------------------------------------------------------------- error behaviour
+
+INVALID = {
+    "strides-and-dilation": (_s("Conv2D", filters=2, kernel_size=2, strides=2, dilation_rate=2), (1, 6, 6, 1)),
+    "output-padding-ge-strides": (_s("Conv1DTranspose", filters=2, kernel_size=3, strides=2, output_padding=2),
+                                  (1, 4, 1)),
+    "kernel-larger-than-input": (_s("Conv1D", filters=2, kernel_size=5), (1, 3, 1)),
+    "groups-do-not-divide-channels": (_s("Conv2D", filters=4, kernel_size=1, groups=2), (1, 3, 3, 3)),
+    "filters-not-multiple-of-groups": (_s("Conv1D", filters=3, kernel_size=1, groups=2), (1, 3, 2)),
+    "unknown-padding": (_s("Conv2D", filters=2, kernel_size=1, padding="full"), (1, 3, 3, 1)),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+@pytest.mark.parametrize("name", _params())
+def test_rejects_what_keras_rejects(name, case):
+    spec, shape = INVALID[case]
+    with pytest.raises(reference.InvalidConfig):
+        reference.output_shape(spec, shape)  # the premise: Keras 3 rejects it
+    a = adapter(name)
+    w = {}
+    with pytest.raises(Exception) as info:
+        a.forward(spec, np.zeros(shape, np.float32), w)
+    assert not isinstance(info.value, Unsupported), "a rejected configuration must raise, not decline"
+    if name in ("torch", "jax"):
+        assert isinstance(info.value, reference.InvalidConfig)
+
+
+@pytest.mark.parametrize("name", _params())
+def test_versions_name_the_framework(name):
+    versions = adapter(name).versions()
+    expected = {"keras": {"tensorflow", "keras"}, "tf-keras": {"tensorflow", "tf_keras"},
+                "torch": {"torch"}, "jax": {"jax", "jaxlib"}}[name]
+    assert set(versions) == expected and all(isinstance(v, str) and v[0].isdigit() for v in versions.values())
+    assert adapter(name).name == name
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", _params())
+def test_low_precision_dtypes(name, dtype):
+    spec, shape = CASES["conv2d-same-stride-relu"]
+    _check(name, spec, shape, dtype)
+
+
+@pytest.mark.parametrize("name", _params(("torch", "jax")))
+def test_inputs_are_not_mutated(name):
+    spec, shape = CASES["separable1d-stride"]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    w = {k: rng.standard_normal(s) for k, s in reference.weight_shapes(spec, shape).items()}
+    x0, w0 = x.copy(), {k: v.copy() for k, v in w.items()}
+    y = adapter(name).forward(spec, x, w)
+    adapter(name).vjp(spec, x, w, np.ones_like(y))
+    assert np.array_equal(x, x0) and all(np.array_equal(w[k], w0[k]) for k in w)
