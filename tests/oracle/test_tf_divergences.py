@@ -36,6 +36,9 @@ DIVERGENCES = [
     ("grouped-conv-channels-first-bias-on-wrong-axis", {"class_name": "Conv1D", "config": {
         "filters": 2, "kernel_size": 1, "groups": 2, "data_format": "channels_first"}}, (2, 2, 2), "float64",
      "forward", AssertionError),
+    ("conv3d-same-negative-padding", {"class_name": "Conv3D", "config": {
+        "filters": 2, "kernel_size": 1, "strides": 3, "padding": "same", "use_bias": False}}, (1, 3, 3, 3, 2),
+     "float64", "forward", AssertionError),
     ("conv2d-transpose-dilation-raises", {"class_name": "Conv2DTranspose", "config": {
         "filters": 2, "kernel_size": 2, "dilation_rate": 2}}, (1, 4, 4, 2), "float64", "forward",
      _TF.InvalidArgumentError),

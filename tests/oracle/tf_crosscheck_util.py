@@ -96,6 +96,13 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
         out = reference.output_shape(s, input_shape)
         if out[-1] == out[1]:
             return "channels_first bias is added along the last axis when its length equals the channel count"
+    if fam == "conv" and layer.rank == 3 and cfg["padding"] == "same" and dtype != "float32":
+        first = cfg["data_format"] == "channels_first"
+        spatial = input_shape[2:] if first else input_shape[1:-1]
+        if any((-(-n // s) - 1) * s + d * (k - 1) + 1 - n < 0 for n, k, s, d in
+               zip(spatial, cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"])):
+            return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
+                    "padding total would be negative (stride > kernel span)")
     if fam == "conv_transpose" and layer.rank < 3:
         if max(cfg["dilation_rate"]) > 1:
             return "Conv1D/2DTranspose with dilation_rate > 1 raise InvalidArgumentError on CPU"
