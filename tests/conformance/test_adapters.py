@@ -65,21 +65,26 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     fam, rank = reference.LAYERS[cls].family, reference.LAYERS[cls].rank
     act = cfg.get("activation")
     tf = name in ("keras", "tf-keras")
-    if tf and fam in ("conv", "separable") and rank < 3 and _cf(cfg) and cfg.get("groups", 1) == 1:
-        return "TF CPU: Conv1D/Conv2D/SeparableConv channels_first raise UnimplementedError (NHWC only)"
-    if tf and fam == "conv_transpose" and _cf(cfg):
-        return "TF CPU: Conv*Transpose with channels_first raises InvalidArgumentError"
-    if name == "keras" and fam == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
-        return "TF CPU: Conv*Transpose with dilation_rate > 1 raises (Keras 3)"
+    f64 = dtype == "float64"  # float32 runs through oneDNN, which lifts several CPU limits
+    if tf and f64 and fam in ("conv", "separable") and rank < 3 and _cf(cfg) and cfg.get("groups", 1) == 1:
+        return "TF CPU float64: Conv1D/Conv2D/SeparableConv channels_first raise UnimplementedError (NHWC only)"
+    if name == "tf-keras" and f64 and fam == "conv" and rank == 3 and _cf(cfg):
+        return "TF CPU float64: Conv3D channels_first raises InvalidArgumentError (Keras 2 has no XLA fallback)"
+    if tf and f64 and fam == "conv_transpose" and _cf(cfg):
+        return "TF CPU float64: Conv*Transpose with channels_first raises InvalidArgumentError"
+    if name == "keras" and f64 and fam == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
+        return "TF CPU float64: Conv*Transpose with dilation_rate > 1 raises (Keras 3)"
     if tf and fam == "conv_transpose" and cfg["padding"] == "same" and cfg["output_padding"] is not None \
-            and any((d * (k - 1) + 1) % 2 + op == 0 and s > 1 for k, d, s, op in
-                    zip(cfg["kernel_size"], cfg["dilation_rate"], cfg["strides"], cfg["output_padding"])):
+            and any((d * (k - 1) + 1) % 2 + op == 0 for k, d, op in
+                    zip(cfg["kernel_size"], cfg["dilation_rate"], cfg["output_padding"])):
         return "TF: conv_transpose cannot produce length (n-1)*s ('same', K%2 + output_padding == 0)"
-    if tf and fam in ("depthwise", "separable") and rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
+    if tf and f64 and fam in ("depthwise", "separable") and rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "TF: DepthwiseConv2dNative needs equal strides in both spatial dimensions"
     if name == "tf-keras" and fam in ("depthwise", "separable") and max(cfg["strides"]) > 1 \
             and max(cfg["dilation_rate"]) > 1:
         return "Keras 2 rejects strides > 1 with dilation_rate > 1 for Depthwise/SeparableConv"
+    if name == "tf-keras" and cls == "ZeroPadding1D" and _cf(cfg):
+        return "Keras 2 ZeroPadding1D takes no data_format (channels_last only)"
     if name == "keras" and _cf(cfg) and cfg.get("use_bias") and fam in ("conv", "conv_transpose", "depthwise",
                                                                          "separable"):
         out = reference.output_shape(spec, shape)
@@ -88,7 +93,7 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
                     "when its length equals the channel count")
     if name == "keras" and act == "sparsemax":
         return "Keras 3 TF sparsemax: tau uses the sum of the supported cumulative sums (outputs do not sum to 1)"
-    if name == "keras" and dtype == "float64" and act in ("gelu", "leaky_relu"):
+    if tf and f64 and act in ("gelu", "leaky_relu"):
         return f"TF float64 {act}: a float32 constant inside (gelu ~4e-9 off, leaky_relu slope 0.2 as float32)"
     if name == "torch" and dtype == "float64" and act == "hard_sigmoid":
         return "torch float64 hardsigmoid backward multiplies by 1/6 rounded to float32"
@@ -98,7 +103,7 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     if tf and fam == "upsampling" and cfg.get("interpolation") == "area":
         return "TF: ResizeArea has no registered gradient"
     if tf and fam == "upsampling" and cfg.get("interpolation") == "bicubic":
-        return "TF bicubic (ResizeBicubic, a=-0.5) clamps taps at the edge instead of renormalising"
+        return "TF bicubic (ResizeBicubic): float32 coefficient table, edge taps clamped, not renormalised"
     return None
 
 
@@ -152,7 +157,7 @@ CASES = {
     "upsampling1d": (_s("UpSampling1D", size=3), (1, 4, 2)),
     "upsampling2d-nearest-cf": (_s("UpSampling2D", size=[2, 3], data_format="channels_first"), (1, 2, 3, 3)),
     "upsampling2d-bilinear": (_s("UpSampling2D", size=[2, 2], interpolation="bilinear"), (1, 3, 4, 2)),
-    "upsampling2d-bicubic": (_s("UpSampling2D", size=[2, 2], interpolation="bicubic"), (1, 4, 4, 1)),
+    "upsampling2d-bicubic": (_s("UpSampling2D", size=[1, 3], interpolation="bicubic"), (1, 1, 2, 1)),
     "upsampling2d-lanczos3": (_s("UpSampling2D", size=[2, 2], interpolation="lanczos3"), (1, 4, 4, 1)),
     "upsampling2d-area": (_s("UpSampling2D", size=[2, 3], interpolation="area"), (1, 3, 3, 2)),
     "upsampling3d": (_s("UpSampling3D", size=[2, 1, 3]), (1, 2, 3, 2, 2)),
@@ -198,8 +203,7 @@ def _declines(name: str, spec: dict) -> str | None:
 
 
 # Keras 2 semantics that differ from Keras 3 on purpose (documented, not bugs).
-_KERAS2_SEMANTICS = {"conv2d-leaky-relu": "Keras 2 leaky_relu slope is 0.3 (Keras 3: 0.2)",
-                     "conv2d-hard-sigmoid": "Keras 2 hard_sigmoid is clip(0.2x + 0.5) (Keras 3: relu6(x+3)/6)"}
+_KERAS2_SEMANTICS = {"conv2d-hard-sigmoid": "Keras 2 hard_sigmoid is clip(0.2x + 0.5) (Keras 3: relu6(x+3)/6)"}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -233,8 +237,13 @@ _DRAWN_ACTIVATIONS = tuple(a for a in SMOOTH_ACTIVATIONS if a not in ("glu",))
 def test_drawn_configurations_match_reference(name, drawn, seed, dtype):
     spec, shape = drawn.spec, drawn.input_shape
     assume(_declines(name, spec) is None and divergence(name, spec, shape, dtype) is None)
+    cfg = reference.normalize(spec)["config"]
     if name == "tf-keras":
-        assume(reference.normalize(spec)["config"].get("activation") not in ("softsign", "hard_sigmoid"))
+        assume(cfg.get("activation") != "hard_sigmoid")
+    if name in ("keras", "tf-keras") and "output_padding" in cfg:
+        # TF CPU float32 transposed convolutions with dilation sometimes abort (AbortedError); the
+        # exact condition is not pinned down yet (docs/divergences.md), so drawn cases avoid it.
+        assume(max(cfg["dilation_rate"]) == 1)
     _check(name, spec, shape, dtype, seed)
 
 
