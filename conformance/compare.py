@@ -124,6 +124,9 @@ def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np
         return np.where(np.isnan(ratio), np.inf, ratio)
 
 
+_ML_FLOATS = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
 def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any) -> Comparison:
     """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
 
@@ -137,7 +140,8 @@ def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call:
     if raw.shape != expected.shape:
         return Comparison(name, False, message=f"{name}.shape={raw.shape}, but should be "
                                                f"{expected.shape} [{call}]")
-    if raw.dtype.kind not in "fiub":
+    # ml_dtypes' bfloat16 (and float8 types) are kind "V" in NumPy but real floating dtypes
+    if raw.dtype.kind not in "fiub" and raw.dtype.name not in _ML_FLOATS:
         return Comparison(name, False, message=f"{name}.dtype={dtype}, but should be a real "
                                                f"floating dtype [{call}]")
     got = raw.astype(np.float64)

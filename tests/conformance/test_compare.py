@@ -48,6 +48,20 @@ def test_nan_where_a_number_is_expected_is_infinite_error():
     assert c.ratio == math.inf and c.worst["index"] == [1] and not c.passed
 
 
+def test_bfloat16_results_are_accepted_and_compared_in_float64():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    got = np.array([1.0, 2.0, 3.0], dtype=ml_dtypes.bfloat16)
+    ok = compare("out", got, np.array([1.0, 2.0, 3.0]), 0.0, call="X()")
+    assert ok.passed and ok.ratio == 0.0
+    off = compare("out", got, np.array([1.0, 2.0, 3.25]), 0.1, call="X()")
+    assert not off.passed and off.ratio == pytest.approx(2.5)
+
+
+def test_non_float_result_is_rejected_with_its_dtype():
+    c = compare("out", np.array(["a", "b"]), np.array([1.0, 2.0]), 0.1, call="X()")
+    assert not c.passed and "out.dtype=<U1" in c.message
+
+
 def test_shape_mismatch_message_names_both_shapes_and_the_call():
     call = describe_call(CONV)
     c = compare("out", np.zeros((2, 5, 5, 3)), np.zeros((2, 4, 4, 3)), 1.0, call=call)
