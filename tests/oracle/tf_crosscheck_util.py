@@ -103,15 +103,14 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
                zip(spatial, cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"])):
             return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
                     "padding total would be negative (stride > kernel span)")
-    if fam == "conv_transpose" and layer.rank < 3:
-        if max(cfg["dilation_rate"]) > 1:
+    if fam == "conv_transpose":
+        if layer.rank < 3 and max(cfg["dilation_rate"]) > 1:
             return "Conv1D/2DTranspose with dilation_rate > 1 raise InvalidArgumentError on CPU"
         if cfg["padding"] == "same" and cfg["output_padding"] is not None and any(
                 k % 2 == 0 and p == 0 for k, p in zip(cfg["kernel_size"], cfg["output_padding"])):
-            return "ConvTranspose 'same' with output_padding 0 on an even kernel: Conv2DBackpropInput size mismatch"
-    if fam == "conv_transpose" and layer.rank == 3 and gradient and cfg["output_padding"] is not None \
-            and max(cfg["output_padding"]) > 0:
-        return "Conv3DTranspose input gradient wrong with output_padding > 0"
+            return "ConvTranspose 'same' with output_padding 0 on an even kernel: BackpropInput size mismatch"
+        if layer.rank == 3 and gradient and (cfg["padding"] == "same" or max(cfg["output_padding"] or [0]) > 0):
+            return "Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0"
     if fam in ("depthwise", "separable") and layer.rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "DepthwiseConv2dNative needs equal strides in both spatial dimensions"
     interp = cfg.get("interpolation", "nearest")
@@ -124,3 +123,13 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
     return None
 
 
+
+
+def shape_divergence(spec: dict) -> str | None:
+    """Why Keras's compute_output_shape is known to differ from the shape it returns, or None."""
+    cfg = reference.normalize(spec)["config"]
+    if cfg.get("activation") == "glu":
+        return "compute_output_shape ignores that glu halves the last axis"
+    if reference.LAYERS[spec["class_name"]].family == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
+        return "ConvTranspose compute_output_shape differed once with dilation_rate > 1 (not yet pinned)"
+    return None
