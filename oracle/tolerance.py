@@ -24,16 +24,19 @@ through the reference (never through the system under test):
    by resizing unit vectors.
 2. **Activation**. An error ``e`` of the pre-activation ``z`` moves
    ``f(z)`` by at most ``max |f'(t)|, t in {z-e, z, z+e}`` times ``e``; the
-   activation's own evaluation adds ``4u(|f(z)| + |z| + 1)`` (a few roundings
-   of its intermediates, and the cancellation in ``x - tanh(x)``,
-   ``expm1``-like forms). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
+   activation's own evaluation adds ``4u(|f(z)| + c_f(z))``: a few roundings
+   relative to the result, and ``c_f`` the size of what cancels where the
+   formula subtracts nearly equal quantities (``|z|`` for ``z - tanh(z)``,
+   squareplus and gelu; ``(|z| + 3)/6`` for ``relu6(z + 3)/6``; see
+   ``_CANCELLING``; 0 elsewhere). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
    log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a projection, 1-Lipschitz
    in l2: ``||e_row||_2``; glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
    |a| sigmoid'(b) e_b``; each plus ``(L + 4) u`` times the row's scale
    (``L`` the row length).
 3. **Gradients**, through the VJP with absolute values. The activation's VJP
    ``g_z = f'(z) g`` has error ``|g| max_{t = z +- e} |f'(t) - f'(z)|`` plus
-   evaluation ``4u|g|(|f'(z)| + 1)``. The first term is the *kink rule*: where
+   evaluation ``4u|g|(|f'(z)| + 1 + |z|)`` (the derivatives of silu, mish and
+   gelu add terms as large as ``|z| sigmoid'(z)``, each rounded). The first term is the *kink rule*: where
    ``z`` lies within its own allowed error (plus ``u``, so that an exactly
    computed ``z`` at the kink counts) of a kink (relu at 0, relu6 at 0 and
    6, the ends of hard_sigmoid, hard_tanh, soft/hard_shrink, ...), the
@@ -145,6 +148,22 @@ def _external(a: np.ndarray, cfg: dict) -> np.ndarray:
 
 # -------------------------------------------------- activation error bounds
 
+# Evaluating an elementwise f at a given z in the dtype costs a few roundings relative to
+# |f(z)| (libm-accurate exp, tanh, erf; products and quotients of them). Where the formula
+# subtracts nearly equal quantities, the rounding of what cancels stays as an absolute error:
+_CANCELLING = {
+    "tanh_shrink": np.abs,                                       # z - tanh(z)
+    "squareplus": np.abs,                                        # (z + sqrt(z*z + 4)) / 2
+    "gelu": np.abs,                                              # z/2 * (1 + erf(z / sqrt 2))
+    "hard_sigmoid": lambda z: (np.abs(z) + 3) / 6,               # relu6(z + 3) / 6
+    "hard_silu": lambda z: np.abs(z) * (np.abs(z) + 3) / 6,      # z * relu6(z + 3) / 6
+    "hard_swish": lambda z: np.abs(z) * (np.abs(z) + 3) / 6,
+    "sparse_sigmoid": lambda z: (np.abs(z) + 1) / 2,             # (z + 1) / 2
+    "sparse_plus": lambda z: (np.abs(z) + 1) ** 2 / 2,           # (z + 1)^2 / 4
+    "soft_shrink": lambda z: np.abs(z) + 0.5,                    # z -+ 0.5
+}
+
+
 def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float) -> np.ndarray:
     """Bound on |f^(z^) - f(z)| given |z^ - z| <= e, f evaluated in the dtype."""
     if name == "linear":
@@ -170,7 +189,8 @@ def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float) -> np
         return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + 4 * u * (np.abs(y) + np.abs(a) + 1)
     ones = np.ones_like(z)
     slope = np.maximum.reduce([np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)])
-    return slope * e + 4 * u * (np.abs(y) + np.abs(z) + 1)
+    cancel = _CANCELLING.get(name)
+    return slope * e + 4 * u * (np.abs(y) + (cancel(z) if cancel else 0))
 
 
 def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: float) -> np.ndarray:
@@ -208,7 +228,9 @@ def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: f
     ones = np.ones_like(z)
     d0 = activate_vjp(name, z, ones)
     jump = np.maximum.reduce([np.abs(activate_vjp(name, t, ones) - d0) for t in (z - e, z + e)])
-    return ag * jump + 4 * u * ag * (np.abs(d0) + 1)
+    # f'(z) of silu, mish, gelu is a sum of terms as large as |z| * f''-like factors (e.g.
+    # z * sigmoid(z) * (1 - sigmoid(z))), each rounded: hence the |z| in the evaluation error.
+    return ag * jump + 4 * u * ag * (np.abs(d0) + 1 + np.abs(z))
 
 
 # ---------------------------------------------------------- linear parts
