@@ -88,3 +88,13 @@ def test_depthwise1d_channels_first_runs_only_in_keras3():
     spec = {"class_name": "DepthwiseConv1D", "config": {"kernel_size": 1, "data_format": "channels_first"}}
     assert _builds(spec, (1, 2, 3), "keras3")
     assert not _builds(spec, (1, 2, 3), "keras2")
+
+
+def test_dilated_kernel_longer_than_input_keras3_rejects_keras2_returns_full_length():
+    # effective kernel d*(k-1)+1 = 5 on length 4 under 'valid': no output position exists
+    spec = {"class_name": "Conv1D", "config": {"filters": 2, "kernel_size": 3, "dilation_rate": 2}}
+    with pytest.raises(reference.InvalidConfig, match="kernel_size"):
+        reference.output_shape(spec, (1, 4, 2))
+    assert not _builds(spec, (1, 4, 2), "keras3")
+    y = tf_layers.construct(spec, flavour="keras2", dtype="float32")(np.ones((1, 4, 2), "float32"))
+    assert tuple(y.shape) == (1, 4, 2)  # Keras 2 returns a length-4 output instead of rejecting
