@@ -54,6 +54,19 @@ def _cf(cfg: dict) -> bool:
     return cfg.get("data_format") == "channels_first"
 
 
+def _onednn_garbage(spec: dict, shape: tuple) -> bool:
+    """The oneDNN float32 corner of docs/divergences.md (O1): a 2-D convolution (plain,
+    depthwise or separable) with one input channel, row stride < column stride, output width 1."""
+    fam = reference.LAYERS[spec["class_name"]].family
+    cfg = spec["config"]
+    if fam not in ("conv", "depthwise", "separable") or reference.LAYERS[spec["class_name"]].rank != 2:
+        return False
+    channels = shape[1] if _cf(cfg) else shape[-1]
+    out = reference.output_shape(spec, shape)
+    width = out[-1] if _cf(cfg) else out[-2]
+    return channels == 1 and cfg["strides"][0] < cfg["strides"][1] and width == 1
+
+
 def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     """Why `name` is known to differ from Keras 3 semantics on this case, or None.
 
@@ -91,6 +104,9 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         if out[1] > 1 and out[-1] == out[1]:
             return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
                     "when its length equals the channel count")
+    if name in ("keras", "tf-keras", "torch") and dtype == "float32" and _onednn_garbage(spec, shape):
+        return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and output "
+                "width 1 can return memory it never wrote (TF and PyTorch both)")
     if name == "keras" and act == "sparsemax":
         return "Keras 3 TF sparsemax: tau uses the sum of the supported cumulative sums (outputs do not sum to 1)"
     if tf and f64 and act in ("gelu", "leaky_relu"):
@@ -126,6 +142,8 @@ CASES = {
                        activation="tanh"), (1, 4, 5, 6, 3)),
     "conv3d-cf-bias-eq": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 1, 1, 4)),
     "conv3d-cf-bias-ne": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 2, 2, 3)),
+    "conv2d-onednn-one-channel": (_s("Conv2D", filters=2, kernel_size=3, strides=[1, 2], use_bias=False),
+                                  (2, 6, 4, 1)),
     "conv2d-gelu": (_s("Conv2D", filters=2, kernel_size=2, activation="gelu"), (1, 4, 4, 2)),
     "conv2d-leaky-relu": (_s("Conv2D", filters=2, kernel_size=2, activation="leaky_relu"), (1, 4, 4, 2)),
     "conv2d-sparsemax": (_s("Conv2D", filters=4, kernel_size=1, use_bias=False, activation="sparsemax"),
