@@ -113,6 +113,13 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             return "Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0"
     if fam in ("depthwise", "separable") and layer.rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "DepthwiseConv2dNative needs equal strides in both spatial dimensions"
+    if fam in ("conv", "depthwise", "separable") and layer.rank == 2 and dtype == "float32":
+        first = cfg.get("data_format") == "channels_first"
+        out = reference.output_shape(s, input_shape)
+        if (input_shape[1 if first else -1] == 1 and cfg["strides"][0] < cfg["strides"][1]
+                and out[-1 if first else -2] == 1):
+            return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and "
+                    "output width 1 can return unwritten memory (docs/divergences.md O1)")
     interp = cfg.get("interpolation", "nearest")
     if interp == "bicubic" and any(f & (f - 1) for f in cfg["size"]):
         return "bicubic weights come from a 1024-entry table: quantized unless the size is a power of two"
