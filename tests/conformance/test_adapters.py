@@ -111,6 +111,10 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         return "Keras 3 TF sparsemax: tau uses the sum of the supported cumulative sums (outputs do not sum to 1)"
     if tf and f64 and act in ("gelu", "leaky_relu"):
         return f"TF float64 {act}: a float32 constant inside (gelu ~4e-9 off, leaky_relu slope 0.2 as float32)"
+    if name == "torch" and cls == "Conv2D" and cfg["filters"] == 1 and not _cf(cfg) and shape[-1] > 1 \
+            and (dtype == "float64" or shape[0] == 1):
+        return ("torch: conv2d backward raises 'slow_conv2d: grad_weight must be contiguous' for one output "
+                "channel, several input channels, an NHWC-strided input and a permuted weight")
     if name == "torch" and dtype == "float64" and act == "hard_sigmoid":
         return "torch float64 hardsigmoid backward multiplies by 1/6 rounded to float32"
     if tf and fam == "upsampling" and cfg.get("interpolation") in ("bilinear", "lanczos3", "lanczos5", "area") \
@@ -144,6 +148,7 @@ CASES = {
     "conv3d-cf-bias-ne": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 2, 2, 3)),
     "conv2d-onednn-one-channel": (_s("Conv2D", filters=2, kernel_size=3, strides=[1, 2], use_bias=False),
                                   (2, 6, 4, 1)),
+    "conv2d-one-filter-nhwc": (_s("Conv2D", filters=1, kernel_size=2, strides=[1, 2]), (2, 3, 5, 2)),
     "conv2d-gelu": (_s("Conv2D", filters=2, kernel_size=2, activation="gelu"), (1, 4, 4, 2)),
     "conv2d-leaky-relu": (_s("Conv2D", filters=2, kernel_size=2, activation="leaky_relu"), (1, 4, 4, 2)),
     "conv2d-sparsemax": (_s("Conv2D", filters=4, kernel_size=1, use_bias=False, activation="sparsemax"),
