@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Regenerate the published results with the shipped adapters:
+#   docs/samples/   smoke profile, float32: every report format, a scoreboard and a comparison
+#   docs/results/   standard profile, float32 and float64: report.json per adapter and the scoreboards
+# Usage: bash scripts/results.sh [samples|results|all]   (default all; results take ~20 minutes on 2 cores)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
+cc=.venv/bin/conv-conformance
+adapters="reference keras tf-keras torch jax"
+what=${1:-all}
+
+if [ "$what" = samples ] || [ "$what" = all ]; then
+  for a in $adapters; do
+    rm -rf "docs/samples/$a"
+    $cc run --adapter "$a" --profile smoke --jobs 2 --out "docs/samples/$a" >/dev/null
+    $cc report "docs/samples/$a/report.json" --format markdown --out "docs/samples/$a/report.md"
+    $cc report "docs/samples/$a/report.json" --format html --out "docs/samples/$a/report.html"
+    $cc report "docs/samples/$a/report.json" --format junit --out "docs/samples/$a/junit.xml"
+  done
+  $cc scoreboard docs/samples/{reference,keras,tf-keras,torch,jax}/report.json --out docs/samples
+  $cc compare docs/samples/reference/report.json docs/samples/keras/report.json \
+    --out docs/samples/compare-reference-vs-keras.md >/dev/null
+fi
+
+if [ "$what" = results ] || [ "$what" = all ]; then
+  for dt in float32 float64; do
+    for a in $adapters; do
+      $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt" >/dev/null
+      rm -f "docs/results/$a-$dt/report.partial.jsonl"
+    done
+    $cc scoreboard docs/results/{reference,keras,tf-keras,torch,jax}-"$dt"/report.json --out "docs/results/scoreboard-$dt"
+  done
+fi
+echo done
