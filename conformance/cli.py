@@ -83,6 +83,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default: 1)")
     run.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
                      help="per-case time limit (default: 60)")
+    run.add_argument("--threads-per-job", type=_positive_int, default=1, metavar="N",
+                     help="threads each worker's numerical libraries may use (OpenMP/oneDNN, BLAS, "
+                          "TensorFlow, XLA; default: 1, so results do not depend on --jobs)")
     run.add_argument("--out", default="conformance-report", metavar="DIR",
                      help="directory for report.json (default: conformance-report)")
     run.set_defaults(func=_guarded(_run))
@@ -188,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
     cases = _case_set(args.profile, layers)
     meta = default_meta(corpus_id=corpus_id(cases), profile=args.profile, dtype=args.dtype,
                         adapter={"name": args.adapter, "target": target, "versions": {}},
-                        jobs=args.jobs, timeout=args.timeout, started=utc_now())
+                        jobs=args.jobs, timeout=args.timeout, started=utc_now(),
+                        threads_per_job=args.threads_per_job)
 
     writer = ReportWriter(args.out, meta)
 
@@ -196,7 +200,8 @@ def _run(args: argparse.Namespace) -> int:
         writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions}
 
     progress = _Progress(len(cases))
-    results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout, on_ready=ready)
+    results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout,
+                  threads=args.threads_per_job, on_ready=ready)
     start = time.monotonic()
     interrupted = False
     try:

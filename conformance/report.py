@@ -139,9 +139,11 @@ class ReportWriter:
 
 
 def default_meta(*, corpus_id: str, profile: str, dtype: str, adapter: dict, jobs: int,
-                 timeout: float, started: str | None = None) -> dict[str, Any]:
+                 timeout: float, started: str | None = None, threads_per_job: int | None = 1
+                 ) -> dict[str, Any]:
     """Top-level report fields apart from summary, cases and finished."""
     return {"suite_version": suite_version(), "corpus_id": corpus_id, "profile": profile,
             "dtype": dtype, "adapter": adapter, "platform": platform_info(),
-            "started": started or utc_now(), "jobs": jobs, "timeout": timeout}
+            "started": started or utc_now(), "jobs": jobs, "timeout": timeout,
+            "threads_per_job": threads_per_job}
 

@@ -14,10 +14,17 @@ worker that dies (segfault, abort, ``os._exit``) is recorded as ``crash`` for
 the case it held. Either way the worker is replaced by a fresh one and the run
 goes on. Results are yielded as they arrive; nothing about finished cases is
 kept here.
+
+Each worker starts with its numerical libraries limited to ``threads`` threads
+(default 1; OpenMP/oneDNN, OpenBLAS, MKL, TensorFlow, XLA), whatever ``jobs``
+is: cases are small, workers do not compete for cores, and a result cannot
+depend on how many workers run beside it.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
 import time
 from collections import deque
@@ -30,6 +37,32 @@ from .compare import CaseResult, describe_call
 __all__ = ["run", "WorkerStartError", "AdapterInfo"]
 
 _STARTUP_TIMEOUT = 300.0  # importing a framework can take a while on a loaded machine
+
+
+# Read once by each library when it loads in the worker; a spawned worker inherits them.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_limits(threads: int | None):
+    """os.environ with every library limited to `threads` threads, for a process started inside."""
+    if threads is None:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in (*_THREAD_VARIABLES, "XLA_FLAGS")}
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    xla = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
+    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} {xla}".strip()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class WorkerStartError(Exception):
@@ -104,8 +137,8 @@ def _signal_name(code: int | None) -> str:
 
 
 class _Pool:
-    def __init__(self, target: str, jobs: int, timeout: float) -> None:
-        self.target, self.jobs, self.timeout = target, jobs, timeout
+    def __init__(self, target: str, jobs: int, timeout: float, threads: int | None) -> None:
+        self.target, self.jobs, self.timeout, self.threads = target, jobs, timeout, threads
         self.context = multiprocessing.get_context("spawn")
         self.slots: list[_Slot] = []
         self.info: AdapterInfo | None = None
@@ -114,7 +147,8 @@ class _Pool:
         parent, child = self.context.Pipe()
         process = self.context.Process(target=_worker, args=(child, self.target), daemon=True,
                                        name="conv-conformance-worker")
-        process.start()
+        with _thread_limits(self.threads):
+            process.start()
         child.close()
         slot = _Slot(process, parent, deadline=time.monotonic() + _STARTUP_TIMEOUT)
         self.slots.append(slot)
@@ -147,9 +181,12 @@ def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> Case
 
 
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
-        timeout: float = 60.0, on_ready: Any = None) -> Iterator[tuple[int, CaseResult]]:
+        timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None
+        ) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
+    ``threads`` limits the numerical libraries of each worker (None: leave them
+    to their defaults).
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
@@ -160,8 +197,10 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
         raise ValueError(f"Argument `jobs` must be an integer >= 1. Received: jobs={jobs!r}")
     if not timeout > 0:
         raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"Argument `threads` must be an integer >= 1 or None. Received: threads={threads!r}")
+    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads)
     pending = deque(enumerate(cases))
-    pool = _Pool(target, min(jobs, max(len(pending), 1)), timeout)
     try:
         for _ in range(pool.jobs):
             pool.spawn()

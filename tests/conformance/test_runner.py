@@ -73,3 +73,21 @@ def test_adapter_that_does_not_load_stops_the_run(few_cases):
 def test_bad_arguments_are_named(few_cases, kwargs, text):
     with pytest.raises(ValueError, match=f"Argument `{text}`"):
         list(run("reference", few_cases, **kwargs))
+
+
+@pytest.mark.parametrize("threads, expected", [(1, "threads=1,1,1,1"), (3, "threads=3,3,3,3")])
+def test_workers_start_with_their_libraries_limited_to_threads(few_cases, threads, expected, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    results = _by_id(f"{BROKEN}:ThreadProbe", few_cases[:2], jobs=2, threads=threads)
+    for r in results.values():
+        assert expected in r.exception["message"], r.exception
+        assert f"intra_op_parallelism_threads={threads}" in r.exception["message"]
+    import os
+    assert os.environ["OMP_NUM_THREADS"] == "7"  # the parent's environment is left as it was
+
+
+def test_threads_none_leaves_the_libraries_alone(few_cases, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    results = _by_id(f"{BROKEN}:ThreadProbe", few_cases[:1], threads=None)
+    assert "threads=5,unset" in next(iter(results.values())).exception["message"]
