@@ -22,7 +22,6 @@ stride ``s``, dilation ``d`` and effective kernel ``K = d*(k-1) + 1``:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -269,9 +268,10 @@ def _normalize_conv(layer: Layer, config: dict, out: dict) -> None:
     act = get("activation")
     out["activation"] = "linear" if act is None else _choice(L, "activation", act, ACTIVATIONS)
     use_bias = get("use_bias", True)
-    if not isinstance(use_bias, bool):
-        raise InvalidConfig(L, "use_bias", "must be True or False", use_bias)
-    out["use_bias"] = use_bias
+    # Keras stores any value and tests its truth; a spec says what it means with a bool
+    if not isinstance(use_bias, (bool, int)) or use_bias not in (0, 1):
+        raise InvalidConfig(L, "use_bias", "must be True or False (or 1 or 0)", use_bias)
+    out["use_bias"] = bool(use_bias)
 
 
 # --------------------------------------------------------- padding arithmetic
@@ -425,11 +425,3 @@ def weight_shapes(spec: dict, input_shape: Sequence[int | None]) -> dict[str, tu
         w["bias"] = (f,)
     return w
 
-
-def effective_kernel(k: int, d: int) -> int:
-    """K = d*(k-1) + 1, the span of a dilated kernel."""
-    return d * (k - 1) + 1
-
-
-def num_elements(shape: Sequence[int]) -> int:
-    return math.prod(shape)

@@ -51,6 +51,8 @@ CASES = [
     ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1, "bias_initializer": "zeros",
                                          "kernal_size": 3}}, (1, 5, 5, 3), "kernal_size"),
     ({"class_name": "Conv4D", "config": {}}, (1, 5, 5, 3), "class_name"),
+    ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1, "use_bias": "yes"}}, (1, 5, 5, 3),
+     "use_bias"),
     ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}}, (1, 5, 5), "inputs"),
     ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}}, (1, 5, 5, None), "inputs"),
 ]
@@ -86,3 +88,5 @@ def test_normalize_fills_every_default_and_lowercases():
         "filters": 2, "kernel_size": [3], "strides": [1], "padding": "same", "data_format": "channels_last",
         "dilation_rate": [1], "groups": 1, "activation": "linear", "use_bias": True}}
     assert reference.normalize(spec) == spec
+    one = reference.normalize({"class_name": "Conv1D", "config": {"filters": 2, "kernel_size": 3, "use_bias": 0}})
+    assert one["config"]["use_bias"] is False
