@@ -31,8 +31,8 @@ through the reference (never through the system under test):
    ``_CANCELLING``; 0 elsewhere). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
    log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a projection, 1-Lipschitz
    in l2: ``||e_row||_2``; glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
-   |a| sigmoid'(b) e_b``; each plus ``(L + 4) u`` times the row's scale
-   (``L`` the row length).
+   |a| sigmoid'(b) e_b`` plus ``4u|y|``; the others plus ``(L + 4) u`` times
+   the row's scale (``L`` the row length).
 3. **Gradients**, through the VJP with absolute values. The activation's VJP
    ``g_z = f'(z) g`` has error ``|g| max_{t = z +- e} |f'(t) - f'(z)|`` plus
    evaluation ``4u|g|(|f'(z)| + 1 + |z|)`` (the derivatives of silu, mish and
@@ -186,7 +186,7 @@ def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float) -> np
         a, b = np.split(z, 2, axis=-1)
         ea, eb = np.split(e, 2, axis=-1)
         s = activate("sigmoid", b)
-        return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + 4 * u * (np.abs(y) + np.abs(a) + 1)
+        return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + 4 * u * np.abs(y)  # a product: relative
     ones = np.ones_like(z)
     slope = np.maximum.reduce([np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)])
     cancel = _CANCELLING.get(name)
