@@ -96,6 +96,8 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     if name == "tf-keras" and fam in ("depthwise", "separable") and max(cfg["strides"]) > 1 \
             and max(cfg["dilation_rate"]) > 1:
         return "Keras 2 rejects strides > 1 with dilation_rate > 1 for Depthwise/SeparableConv"
+    if name == "tf-keras" and cls == "Conv3DTranspose" and max(cfg["dilation_rate"]) > 1:
+        return "Keras 2 Conv3DTranspose ignores dilation_rate in its output length"
     if name == "tf-keras" and cls == "ZeroPadding1D" and _cf(cfg):
         return "Keras 2 ZeroPadding1D takes no data_format (channels_last only)"
     if name == "keras" and _cf(cfg) and cfg.get("use_bias") and fam in ("conv", "conv_transpose", "depthwise",

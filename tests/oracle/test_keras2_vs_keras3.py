@@ -98,3 +98,12 @@ def test_dilated_kernel_longer_than_input_keras3_rejects_keras2_returns_full_len
     assert not _builds(spec, (1, 4, 2), "keras3")
     y = tf_layers.construct(spec, flavour="keras2", dtype="float32")(np.ones((1, 4, 2), "float32"))
     assert tuple(y.shape) == (1, 4, 2)  # Keras 2 returns a length-4 output instead of rejecting
+
+
+def test_keras2_conv3d_transpose_ignores_dilation_in_its_output_length():
+    # K = d*(k-1)+1 = 3: a length-1 input gives length 3 (Keras 3, the reference); Keras 2 gives k = 2
+    spec = {"class_name": "Conv3DTranspose", "config": {"filters": 1, "kernel_size": 2, "dilation_rate": 2}}
+    shape = (2, 1, 1, 1, 1)
+    assert reference.output_shape(spec, shape) == (2, 3, 3, 3, 1)
+    assert tuple(tf_layers.compute_output_shape(spec, shape, flavour="keras3", dtype="float32")) == (2, 3, 3, 3, 1)
+    assert tuple(tf_layers.compute_output_shape(spec, shape, flavour="keras2", dtype="float32")) == (2, 2, 2, 2, 1)

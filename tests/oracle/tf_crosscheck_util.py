@@ -84,6 +84,8 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             return "Keras 2 ZeroPadding1D takes no data_format"
         if layer.family in ("depthwise", "separable") and max(cfg["strides"]) > 1 and max(cfg["dilation_rate"]) > 1:
             return "Keras 2 rejects strides > 1 with dilation_rate > 1 in Depthwise/Separable convolutions"
+        if s["class_name"] == "Conv3DTranspose" and max(cfg["dilation_rate"]) > 1:
+            return "Keras 2 Conv3DTranspose ignores dilation_rate in its output length"
     if act == "sparsemax":
         return "sparsemax threshold sums the cumulative sums (wrong when the support has >= 2 elements)"
     if dtype == "float64" and act == "leaky_relu":
