@@ -113,23 +113,14 @@ def _sum_but_channels(dz):
 
 # ------------------------------------------------------------- convolution
 
-def _conv_pads(cfg, spatial):
-    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
-    if cfg["padding"] == "valid":
-        return [(0, 0)] * len(spatial)
-    if cfg["padding"] == "causal":
-        return [shapes.causal_padding(k[0], d[0])]
-    return [shapes.same_padding(n, *a) for n, a in zip(spatial, zip(k, s, d))]
-
-
 def _conv(cfg, x, w):
     """Conv: y = correlate(pad(x), kernel)."""
-    xp = _pad(x, _conv_pads(cfg, x.shape[1:-1]))
+    xp = _pad(x, shapes.conv_padding(cfg, x.shape[1:-1]))
     return _correlate(xp, w["kernel"], cfg["strides"], cfg["dilation_rate"], cfg["groups"])
 
 
 def _conv_vjp(cfg, x, w, dz):
-    pads = _conv_pads(cfg, x.shape[1:-1])
+    pads = shapes.conv_padding(cfg, x.shape[1:-1])
     xp, k, s, d, g = _pad(x, pads), cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"], cfg["groups"]
     return {"inputs": _crop(_correlate_adjoint(dz, w["kernel"], s, d, xp.shape, g), pads),
             "kernel": _correlate_kernel(xp, dz, k, s, d, g)}
@@ -142,12 +133,12 @@ def _depthwise_as_grouped(k):
 
 def _depthwise(cfg, x, w, name="kernel"):
     """Depthwise: a convolution with groups = C, output channel c*depth_multiplier + m."""
-    xp = _pad(x, _conv_pads(cfg, x.shape[1:-1]))
+    xp = _pad(x, shapes.conv_padding(cfg, x.shape[1:-1]))
     return _correlate(xp, _depthwise_as_grouped(w[name]), cfg["strides"], cfg["dilation_rate"], x.shape[-1])
 
 
 def _depthwise_vjp(cfg, x, w, dz, name="kernel"):
-    pads = _conv_pads(cfg, x.shape[1:-1])
+    pads = shapes.conv_padding(cfg, x.shape[1:-1])
     xp, k, s, d, c = _pad(x, pads), cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"], x.shape[-1]
     wk = w[name]
     return {"inputs": _crop(_correlate_adjoint(dz, _depthwise_as_grouped(wk), s, d, xp.shape, c), pads),

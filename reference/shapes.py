@@ -38,6 +38,7 @@ __all__ = [
     "weight_shapes",
     "same_padding",
     "causal_padding",
+    "conv_padding",
     "transpose_crop",
 ]
 
@@ -286,6 +287,17 @@ def same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
 def causal_padding(k: int, d: int) -> tuple[int, int]:
     """'causal' pads d*(k-1) zeros before the sequence and none after."""
     return d * (k - 1), 0
+
+
+def conv_padding(cfg: dict, spatial) -> list[tuple[int, int]]:
+    """(before, after) zeros per spatial dimension of a convolution-family layer:
+    none for 'valid', TensorFlow's split for 'same', d*(k-1) before for 'causal'."""
+    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
+    if cfg["padding"] == "valid":
+        return [(0, 0)] * len(spatial)
+    if cfg["padding"] == "causal":
+        return [causal_padding(k[0], d[0])]
+    return [same_padding(n, *ksd) for n, ksd in zip(spatial, zip(k, s, d))]
 
 
 def transpose_crop(n: int, k: int, s: int, d: int, padding: str, op: int | None) -> tuple[int, int]:

@@ -11,15 +11,7 @@ from reference import shapes
 __all__ = ["conv_pads", "transpose_windows", "amounts", "sizes", "plain_float"]
 
 
-def conv_pads(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(before, after) zeros per spatial dimension for 'valid', 'same' (odd one
-    at the end) or 'causal' (``d*(k-1)`` before) padding."""
-    k, s, d = cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"]
-    if cfg["padding"] == "valid":
-        return [(0, 0)] * len(spatial)
-    if cfg["padding"] == "causal":
-        return [shapes.causal_padding(k[0], d[0])]
-    return [shapes.same_padding(n, *ksd) for n, ksd in zip(spatial, zip(k, s, d))]
+conv_pads = shapes.conv_padding  # Keras's padding rules, from the one source of truth
 
 
 def transpose_windows(cfg: dict, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
