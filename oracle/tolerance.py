@@ -27,7 +27,8 @@ through the reference (never through the system under test):
    activation's own evaluation adds ``4u(|f(z)| + c_f(z))``: a few roundings
    relative to the result, and ``c_f`` the size of what cancels where the
    formula subtracts nearly equal quantities (``|z|`` for ``z - tanh(z)``,
-   squareplus and gelu; ``(|z| + 3)/6`` for ``relu6(z + 3)/6``; see
+   squareplus and gelu; ``(|z| + 3)/6`` for ``relu6(z + 3)/6``; about 1 for
+   ``exp(z) - 1`` and ``log(exp(z) + 1)`` as Keras documents elu and softplus; see
    ``_CANCELLING``; 0 elsewhere). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
    log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a projection, 1-Lipschitz
    in l2: ``||e_row||_2``; glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
@@ -161,6 +162,14 @@ _CANCELLING = {
     "sparse_sigmoid": lambda z: (np.abs(z) + 1) / 2,             # (z + 1) / 2
     "sparse_plus": lambda z: (np.abs(z) + 1) ** 2 / 2,           # (z + 1)^2 / 4
     "soft_shrink": lambda z: np.abs(z) + 0.5,                    # z -+ 0.5
+    # Keras documents these as exp(z) - 1 and log(exp(z) + 1): evaluated as written (TensorFlow's
+    # elu does), the rounding of exp(z) near 1 stays as an absolute error (elu(-1e-3) in float64
+    # is off by 3e-17, 270 units of its own roundoff, through tf.nn.elu)
+    "elu": lambda z: np.exp(np.minimum(z, 0)),
+    "celu": lambda z: np.exp(np.minimum(z, 0)),
+    "selu": lambda z: 1.0507009873554805 * 1.6732632423543772 * np.exp(np.minimum(z, 0)),
+    "softplus": lambda z: np.ones_like(z),
+    "log_sigmoid": lambda z: np.ones_like(z),
 }
 
 

@@ -98,6 +98,8 @@ def _classify(base: str | None, new: str | None) -> str:
 
 def _grew(base: float, new: float, threshold: float) -> bool:
     """new is at least ``threshold`` times base and above the floor (NaN: worst of all)."""
+    if new == base:  # also inf -> inf: an unchanged ratio never grew
+        return False
     if math.isnan(new):
         return not math.isnan(base)
     if math.isnan(base):

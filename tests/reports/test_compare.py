@@ -40,6 +40,8 @@ def test_verdict_transitions(base, new, bucket, regression):
     (0.9, 0.1, False, True),
     (0.1, "nan", True, False),
     (0.3, "inf", True, False),
+    ("inf", "inf", False, False),  # unchanged, though infinite
+    ("inf", 0.3, False, True),
 ])
 def test_ratio_changes(rb, rn, worse, better):
     result = _pair("pass", "pass", rb, rn)
