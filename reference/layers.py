@@ -303,10 +303,10 @@ def _to_external(a, cfg):
 def _prepare(spec, inputs, weights):
     """Validate everything and convert to float64: (layer, config, x, weights, output shape)."""
     x = np.asarray(inputs, dtype=np.float64)
-    nspec, _ = shapes.check_input_shape(spec, x.shape)
-    out_shape = shapes.output_shape(nspec, x.shape)
+    nspec, shape = shapes.check_input_shape(spec, x.shape)
+    out_shape = shapes.checked_output_shape(nspec, shape)
     layer, cfg = shapes.LAYERS[nspec["class_name"]], nspec["config"]
-    want = shapes.weight_shapes(nspec, x.shape)
+    want = shapes.checked_weight_shapes(nspec, shape)
     weights = {} if weights is None else weights
     got = {k: np.shape(v) for k, v in weights.items()}
     if got.keys() != want.keys() or any(tuple(got[k]) != want[k] for k in want):

@@ -36,6 +36,8 @@ __all__ = [
     "output_shape",
     "check_input_shape",
     "weight_shapes",
+    "checked_output_shape",
+    "checked_weight_shapes",
     "same_padding",
     "causal_padding",
     "conv_padding",
@@ -358,7 +360,11 @@ def output_shape(spec: dict, input_shape: Sequence[int | None]) -> tuple:
 
     None in a spatial or batch dimension stays None in the output.
     """
-    nspec, shape = check_input_shape(spec, input_shape)
+    return checked_output_shape(*check_input_shape(spec, input_shape))
+
+
+def checked_output_shape(nspec: dict, shape: list) -> tuple:
+    """output_shape for the result of :func:`check_input_shape` (validated once)."""
     layer, cfg = LAYERS[nspec["class_name"]], nspec["config"]
     L, ndim = layer.name, len(shape)
     c_axis, axes = _channel_axis(cfg, ndim), _spatial_axes(cfg, ndim)
@@ -413,7 +419,11 @@ def output_shape(spec: dict, input_shape: Sequence[int | None]) -> tuple:
 
 def weight_shapes(spec: dict, input_shape: Sequence[int | None]) -> dict[str, tuple[int, ...]]:
     """Keras 3 variable names and shapes for this layer on this input."""
-    nspec, shape = check_input_shape(spec, input_shape)
+    return checked_weight_shapes(*check_input_shape(spec, input_shape))
+
+
+def checked_weight_shapes(nspec: dict, shape: list) -> dict[str, tuple[int, ...]]:
+    """weight_shapes for the result of :func:`check_input_shape` (validated once)."""
     layer, cfg = LAYERS[nspec["class_name"]], nspec["config"]
     c = shape[_channel_axis(cfg, len(shape))]
     k = tuple(cfg.get("kernel_size", ()))
