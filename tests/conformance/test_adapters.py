@@ -22,6 +22,7 @@ import reference
 from conformance import Unsupported
 from conformance.compare import cast, compare
 from oracle.tolerance import allowed_errors
+from tests.framework_corners import onednn_one_channel_corner
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -52,19 +53,6 @@ def _params(names=tuple(ADAPTERS)):
 
 def _cf(cfg: dict) -> bool:
     return cfg.get("data_format") == "channels_first"
-
-
-def _onednn_garbage(spec: dict, shape: tuple) -> bool:
-    """The oneDNN float32 corner of docs/divergences.md (O1): a 2-D convolution (plain,
-    depthwise or separable) with one input channel, row stride < column stride, output width 1."""
-    fam = reference.LAYERS[spec["class_name"]].family
-    cfg = spec["config"]
-    if fam not in ("conv", "depthwise", "separable") or reference.LAYERS[spec["class_name"]].rank != 2:
-        return False
-    channels = shape[1] if _cf(cfg) else shape[-1]
-    out = reference.output_shape(spec, shape)
-    width = out[-1] if _cf(cfg) else out[-2]
-    return channels == 1 and cfg["strides"][0] < cfg["strides"][1] and width == 1
 
 
 def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
@@ -106,7 +94,7 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         if out[1] > 1 and out[-1] == out[1]:
             return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
                     "when its length equals the channel count")
-    if name in ("keras", "tf-keras", "torch") and dtype == "float32" and _onednn_garbage(spec, shape):
+    if name in ("keras", "tf-keras", "torch") and dtype == "float32" and onednn_one_channel_corner(spec, shape):
         return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and output "
                 "width 1 can return memory it never wrote (TF and PyTorch both)")
     if name == "keras" and act == "sparsemax":

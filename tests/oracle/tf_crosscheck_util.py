@@ -10,6 +10,7 @@ import numpy as np
 
 import reference
 from oracle import tf_layers
+from tests.framework_corners import onednn_one_channel_corner
 
 # Keras 2 lacks these activations (tf_keras.activations.get raises).
 KERAS2_MISSING_ACTIVATIONS = frozenset({
@@ -115,13 +116,9 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             return "Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0"
     if fam in ("depthwise", "separable") and layer.rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "DepthwiseConv2dNative needs equal strides in both spatial dimensions"
-    if fam in ("conv", "depthwise", "separable") and layer.rank == 2 and dtype == "float32":
-        first = cfg.get("data_format") == "channels_first"
-        out = reference.output_shape(s, input_shape)
-        if (input_shape[1 if first else -1] == 1 and cfg["strides"][0] < cfg["strides"][1]
-                and out[-1 if first else -2] == 1):
-            return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and "
-                    "output width 1 can return unwritten memory (docs/divergences.md O1)")
+    if dtype == "float32" and onednn_one_channel_corner(s, input_shape):
+        return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and "
+                "output width 1 can return unwritten memory (docs/divergences.md O1)")
     interp = cfg.get("interpolation", "nearest")
     if interp == "bicubic" and any(f & (f - 1) for f in cfg["size"]):
         return "bicubic weights come from a 1024-entry table: quantized unless the size is a power of two"
