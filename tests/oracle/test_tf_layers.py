@@ -80,3 +80,28 @@ def test_construct_lets_keras_reject():
     with pytest.raises((ValueError, TypeError), match="dilation"):
         tf_layers.construct({"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 2, "strides": 2,
                                                                 "dilation_rate": 2}})
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_vjp_after_forward_reuses_only_the_same_call(flavour):
+    """vjp takes the gradient on the tape of the preceding forward only when the spec, inputs
+    and weights are the same; any other vjp recomputes the layer (checked against the reference)."""
+    if flavour == "keras2":
+        pytest.importorskip("tf_keras")
+    spec = reference.normalize({"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 2, "groups": 1}})
+    rng = np.random.default_rng(7)
+    x, x2 = rng.uniform(-1, 1, (2, 1, 4, 3, 2))
+    w = {"kernel": rng.uniform(-1, 1, (2, 2, 2, 2)), "bias": rng.uniform(-1, 1, 2)}
+    w2 = {"kernel": -w["kernel"], "bias": w["bias"]}
+    g = rng.uniform(-1, 1, (1, 3, 2, 2))
+    for fx, fw, vx, vw in ((x, w, x, w), (x, w, x2, w), (x, w, x, w2), (x2, w2, x, w)):
+        tf_layers.forward(spec, fx, fw, flavour=flavour)
+        got = tf_layers.vjp(spec, vx, vw, g, flavour=flavour)
+        want = reference.vjp(spec, vx, vw, g)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    tf_layers.forward(spec, x, w, flavour=flavour)
+    spec2 = reference.normalize({"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 2, "use_bias": False}})
+    got = tf_layers.vjp(spec2, x, {"kernel": w["kernel"]}, g, flavour=flavour)
+    np.testing.assert_allclose(got["inputs"], reference.vjp(spec2, x, {"kernel": w["kernel"]}, g)["inputs"],
+                               rtol=1e-12, atol=1e-12)
