@@ -8,7 +8,11 @@ a profile (default: standard, float32):
   is the sum of the time spent inside the adapter's forward/vjp calls (the
   ``seconds`` of each case); for --jobs 2 the wall time counts twice, once per
   worker: (2*wall - adapter time) / adapter time;
-* the speed-up of --jobs 2 over --jobs 1;
+* the speed-up of --jobs 2 over --jobs 1, and what bounds it: the CPU time of the
+  worker processes (all their threads) over the wall time is the number of cores a
+  run keeps busy; at --jobs 1 a framework that compiles or computes on threads of its
+  own keeps more than one busy, and on C cores the speed-up cannot exceed
+  min(2, C / (cores busy at --jobs 1)) (the "ceiling" printed), whatever the harness does;
 
 and the peak resident memory (parent process, and the largest worker) of a
 reference run over the case set and over three times the case set; it must
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -40,6 +45,7 @@ def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
                             adapter={"name": target, "versions": {}}, jobs=jobs, timeout=60.0)
         writer = ReportWriter(out, meta)
         inside, first = 0.0, None
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         for index, result in run(target, cases, dtype, jobs=jobs, timeout=60.0):
             if first is None:
@@ -48,7 +54,9 @@ def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
             writer.add(index, result)
         summary = writer.finish()
         wall = time.perf_counter() - start
-    return {"wall": wall, "inside": inside, "first": first, "counts": summary["counts"]}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, joined by run() on exit
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return {"wall": wall, "inside": inside, "first": first, "counts": summary["counts"], "cpu": cpu}
 
 
 def peak_rss(copies: int, profile: str) -> dict:
@@ -78,6 +86,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
     cases = case_set(args.profile)
+    cores = len(os.sched_getaffinity(0))
     print(f"profile {args.profile}: {len(cases)} cases, dtype {args.dtype}")
     for target in args.adapters.split(","):
         runs = {}
@@ -86,8 +95,13 @@ def main() -> None:
             overhead = (jobs * r["wall"] - r["inside"]) / r["inside"]
             print(f"{target:>10} --jobs {jobs}: {len(cases) / r['wall']:7.1f} cases/s  wall {r['wall']:6.1f} s  "
                   f"adapter {r['inside']:6.1f} s  overhead {overhead:5.2f}  first result after "
-                  f"{r['first']:.1f} s  {r['counts']}")
-        print(f"{target:>10} speed-up --jobs 2 / --jobs 1: {runs[1]['wall'] / runs[2]['wall']:.2f}x")
+                  f"{r['first']:.1f} s  workers' CPU {r['cpu']:6.1f} s = {r['cpu'] / r['wall']:.2f} cores busy  "
+                  f"{r['counts']}")
+        speedup = runs[1]["wall"] / runs[2]["wall"]
+        ceiling = min(2.0, cores / (runs[1]["cpu"] / runs[1]["wall"]))  # 2 workers, `cores` cores
+        print(f"{target:>10} speed-up --jobs 2 / --jobs 1: {speedup:.2f}x; ceiling on {cores} cores with "
+              f"{runs[1]['cpu'] / runs[1]['wall']:.2f} cores busy at --jobs 1: {ceiling:.2f}x "
+              f"({speedup / ceiling:.0%} of it)")
     for copies in (1, 3):
         m = peak_rss(copies, args.profile)
         print(f"peak RSS, reference, {m['cases']} cases ({copies}x): parent {m['parent']:.0f} MiB, "
