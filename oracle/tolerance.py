@@ -173,33 +173,55 @@ _CANCELLING = {
 }
 
 
-def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float) -> np.ndarray:
-    """Bound on |f^(z^) - f(z)| given |z^ - z| <= e, f evaluated in the dtype."""
+def _sparsemax_support(z: np.ndarray, norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(support, ambiguous): the support of sparsemax(z), and per row whether some z - e with
+    ||e||_2 <= norm can have another support (an element within 2*norm of the threshold:
+    tau moves by at most max|e| <= norm, each z_i by at most norm)."""
+    y = activate("sparsemax", z)
+    on = y > 0
+    tau = np.where(on, z - y, np.inf).min(-1, keepdims=True)
+    near = (on & (y <= 2 * norm)) | (~on & (z - tau > -2 * norm))
+    return on, near.any(-1, keepdims=True)
+
+
+def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float, safety: float = 1.0) -> np.ndarray:
+    """Bound on |f^(z^) - f(z)| given |z^ - z| <= e, f evaluated in the dtype.
+
+    Two parts: ``e`` carried through f (first order, with the slope's supremum over
+    [z - e, z + e] or a 1% margin for the second-order terms of the row functions), and
+    the rounding of evaluating f itself, multiplied by ``safety``.
+    """
     if name == "linear":
         return e
     y = activate(name, z)
     if name == "softmax":
+        # dp_i = p_i ((1 - p_i) dz_i - sum_{j != i} p_j dz_j)
         L = z.shape[-1]
-        return y * (e + (y * e).sum(-1, keepdims=True)) * 1.01 + (L + 4) * u * y
+        return y * ((1 - y) * e + (y * e).sum(-1, keepdims=True) - y * e) * 1.01 + safety * (L + 4) * u * y
     if name == "log_softmax":
         L = z.shape[-1]
         p = activate("softmax", z)
         lse = z - y
-        return e + (p * e).sum(-1, keepdims=True) + (L + 4) * u * (np.abs(z) + np.abs(lse) + 1)
+        return e + (p * e).sum(-1, keepdims=True) + safety * (L + 4) * u * (np.abs(z) + np.abs(lse) + 1)
     if name == "sparsemax":
+        # a projection, 1-Lipschitz in l2; where no z - e can change the support S, it is the
+        # linear map y_S = z_S - mean(z_S) + 1/|S|, y elsewhere 0, and the error is that map's
         L = z.shape[-1]
         norm = np.sqrt((e * e).sum(-1, keepdims=True))
+        on, ambiguous = _sparsemax_support(z, norm)
+        k = on.sum(-1, keepdims=True)
+        linear = on * ((1 - 1 / k) * e + ((e * on).sum(-1, keepdims=True) - e) / k)
         scale = np.abs(z).max(-1, keepdims=True) + 1
-        return np.broadcast_to(norm + (L + 4) * u * scale, y.shape).copy()
+        return np.where(ambiguous, norm, linear) + safety * (L + 4) * u * scale
     if name == "glu":
         a, b = np.split(z, 2, axis=-1)
         ea, eb = np.split(e, 2, axis=-1)
         s = activate("sigmoid", b)
-        return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + 4 * u * np.abs(y)  # a product: relative
+        return s * ea + np.abs(a) * s * (1 - s) * eb * 1.01 + safety * 4 * u * np.abs(y)  # a product: relative
     ones = np.ones_like(z)
     slope = np.maximum.reduce([np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)])
     cancel = _CANCELLING.get(name)
-    return slope * e + 4 * u * (np.abs(y) + (cancel(z) if cancel else 0))
+    return slope * e + safety * 4 * u * (np.abs(y) + (cancel(z) if cancel else 0))
 
 
 def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: float) -> np.ndarray:
@@ -218,12 +240,7 @@ def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: f
         return dp * (ag + gp) + p * (dp * ag).sum(-1, keepdims=True) + (L + 4) * u * p * (ag + gp)
     if name == "sparsemax":
         L = z.shape[-1]
-        y = activate("sparsemax", z)
-        norm = np.sqrt((e * e).sum(-1, keepdims=True))
-        on = y > 0
-        tau = np.where(on, z - y, np.inf).min(-1, keepdims=True)
-        near = (on & (y <= 2 * norm)) | (~on & (z - tau > -2 * norm))
-        ambiguous = near.any(-1, keepdims=True)
+        _, ambiguous = _sparsemax_support(z, np.sqrt((e * e).sum(-1, keepdims=True)))
         gmax = ag.max(-1, keepdims=True)
         return np.where(ambiguous, 2 * gmax, (L + 4) * u * gmax) + np.zeros_like(z)
     if name == "glu":
@@ -248,7 +265,6 @@ def _linear_bounds(spec, x, weights, u):
     """(|x|,|w| sum S, term count n, pre-activation z) of a conv-family layer, z's allowed error."""
     lin = _with(spec, activation="linear")
     z = reference.forward(lin, x, weights)
-    s = reference.forward(lin, np.abs(x), _abs(weights))
     nb_spec, nb_w = _no_bias(lin, weights)
     family = reference.LAYERS[spec["class_name"]].family
     if family == "separable":
@@ -259,10 +275,29 @@ def _linear_bounds(spec, x, weights, u):
                    | {"activation": "linear", "use_bias": False}}
         n_dw = reference.forward(dw_spec, np.ones(x.shape), {"kernel": np.ones(np.shape(weights["depthwise_kernel"]))})
         n = np.full(z.shape, n_dw.max() + np.shape(weights["pointwise_kernel"])[-2])
-    else:
-        n = reference.forward(nb_spec, np.ones(x.shape), _ones(nb_w))
-    n = n + ("bias" in weights)
-    return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z)
+        n = n + ("bias" in weights)
+        s = reference.forward(lin, np.abs(x), _abs(weights))
+        return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z)
+    # One sum of N = n products (+ the bias): rounding each product costs u*sum|x*w|; each of
+    # the N - 1 additions, in whatever order or tree, rounds a partial sum of a subset of the
+    # terms, which lies in [-P-, P+] (P+- the sums of the positive and of the negative terms).
+    n = reference.forward(nb_spec, np.ones(x.shape), _ones(nb_w)) + ("bias" in weights)
+    products = reference.forward(nb_spec, np.abs(x), _abs(nb_w))
+    plus, minus = _signed_sums(lin, x, weights)
+    return lin, z, SAFETY * (u * products + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) + u * np.abs(z)
+
+
+def _signed_sums(lin: dict, x: np.ndarray, weights: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(P+, P-): per output element, the sum of its positive terms and of its negative terms
+    (products x*w and the bias), from four reference runs on the signs' parts."""
+    xp, xn = np.maximum(x, 0), np.maximum(-x, 0)
+    wp = {k: np.maximum(v, 0) for k, v in weights.items()}
+    wn = {k: np.maximum(-v, 0) for k, v in weights.items()}
+
+    def run(a, w, with_bias):  # the products of a with w's kernels, plus w's bias or none
+        return reference.forward(lin, a, {k: w[k] if k != "bias" or with_bias else 0 * w[k] for k in w})
+
+    return run(xp, wp, True) + run(xn, wn, False), run(xp, wn, True) + run(xn, wp, False)
 
 
 def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype: str
@@ -304,7 +339,7 @@ def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype:
 
     lin, z, ez = _linear_bounds(spec, x, weights, u)
     act = cfg["activation"]
-    out = SAFETY * _activation_forward(act, z, ez, u) if act != "linear" else ez
+    out = _activation_forward(act, z, ez, u, safety=SAFETY)  # ez carries SAFETY already
     if g is None:
         return out, None
     gz = activate_vjp(act, z, g)
