@@ -210,7 +210,7 @@ def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float, safet
         norm = np.sqrt((e * e).sum(-1, keepdims=True))
         on, ambiguous = _sparsemax_support(z, norm)
         k = on.sum(-1, keepdims=True)
-        linear = on * ((1 - 1 / k) * e + ((e * on).sum(-1, keepdims=True) - e) / k)
+        linear = on * ((1 - 1 / k) * e + ((e * on).sum(-1, keepdims=True) - e) / k) * 1.01
         scale = np.abs(z).max(-1, keepdims=True) + 1
         return np.where(ambiguous, norm, linear) + safety * (L + 4) * u * scale
     if name == "glu":
