@@ -8,13 +8,21 @@ Algorithms*, Lemma 3.1), the bound is built in three steps, each one run
 through the reference (never through the system under test):
 
 1. **Linear part** (convolution, transposed, depthwise, plus bias). An output
-   element is a sum of ``n`` products plus the bias; in any summation order
-   ``|fl(z) - z| <= gamma(n + 1) * (sum |x*w| + |b|)``. The sum of absolute
-   values is the reference run on ``|x|``, ``|w|``, ``|b|``; ``n`` is the
-   reference run on all-ones inputs and kernel (padding taps are exact zeros,
-   adding one costs no rounding, so they are not counted). One more rounding
-   of the stored result adds ``u*|z|``. A separable convolution is two such
-   sums in sequence: ``n = max n_depthwise + n_pointwise``.
+   element is a sum of ``N`` terms: ``n`` products ``x*w`` and the bias. Rounding
+   the products costs at most ``u * sum |x*w|`` (nothing with fused multiply-adds);
+   each of the ``N - 1`` additions, in any order or tree (blocked, vectorised), rounds
+   a partial sum of a subset of the terms, whose magnitude is at most
+   ``M = max(P+, P-)``, the larger of the sums of the positive and of the negative
+   terms. Hence ``|fl(z) - z| <= u * sum|x*w| + gamma(N - 1) (1 + u)^2 M`` (the
+   ``gamma`` and ``(1 + u)^2`` carry the errors already in the partial sums). ``M`` is
+   ``sum |x*w|`` when all terms agree in sign and about half of it when they cancel;
+   ``P+`` and ``P-`` are four reference runs on the positive and negative parts of
+   ``x`` and ``w``, ``sum|x*w|`` the reference on ``|x|``, ``|w|``, and ``n`` the
+   reference on all-ones inputs and kernel (padding taps are exact zeros, adding one
+   costs no rounding, so they are not counted). One more rounding of the stored result
+   adds ``u*|z|``. A separable convolution is two such sums in sequence, bounded by the
+   classical ``gamma(n + 1) * (sum|x*w| + |b|)`` (Higham, Lemma 3.1) with
+   ``n = max n_depthwise + n_pointwise``.
    Copying layers (Cropping, ZeroPadding, nearest UpSampling) perform no
    arithmetic: ``gamma(n - 1)`` with ``n = 1`` is 0, compared exactly; the
    gradient of nearest UpSampling sums ``size**rank`` copies, so it gets
@@ -29,9 +37,13 @@ through the reference (never through the system under test):
    formula subtracts nearly equal quantities (``|z|`` for ``z - tanh(z)``,
    squareplus and gelu; ``(|z| + 3)/6`` for ``relu6(z + 3)/6``; about 1 for
    ``exp(z) - 1`` and ``log(exp(z) + 1)`` as Keras documents elu and softplus; see
-   ``_CANCELLING``; 0 elsewhere). softmax: ``|dp_i| <= p_i (e_i + sum_j p_j e_j)``;
-   log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a projection, 1-Lipschitz
-   in l2: ``||e_row||_2``; glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
+   ``_CANCELLING``; 0 elsewhere). softmax, from its Jacobian
+   ``dp_i = p_i ((1 - p_i) dz_i - sum_{j != i} p_j dz_j)``:
+   ``p_i ((1 - p_i) e_i + sum_{j != i} p_j e_j)``, so a saturated output (p_i near 1)
+   keeps a relative bound; log_softmax: ``e_i + sum_j p_j e_j``; sparsemax is a
+   projection, 1-Lipschitz in l2: ``||e_row||_2`` where some ``z +- e`` could change
+   the support, else its Jacobian on the support S (``(1 - 1/|S|) e_i + sum_{j in S, j != i} e_j / |S|``,
+   0 off S); glu ``a*sigmoid(b)``: ``sigmoid(b) e_a +
    |a| sigmoid'(b) e_b`` plus ``4u|y|``; the others plus ``(L + 4) u`` times
    the row's scale (``L`` the row length).
 3. **Gradients**, through the VJP with absolute values. The activation's VJP
@@ -47,10 +59,11 @@ through the reference (never through the system under test):
    |g_z|)`` with ``N`` from the VJP of all ones, plus the error of ``g_z``
    carried through ``VJP(|x|, |w|, err(g_z))``.
 
-Every bound is multiplied by the safety factor :data:`SAFETY` (= 2), which
-covers second-order terms. The bound is rigorous for any summation order and
-for fused multiply-adds; it does not cover Winograd or FFT convolution
-algorithms, whose error is larger (an implementation using them should run
+Every rounding term (the linear part's bound, each activation's evaluation error, each
+gradient's sum) is multiplied by the safety factor :data:`SAFETY` (= 2), once: an error
+carried through an activation is not multiplied again. The bound is rigorous for any
+summation order and for fused multiply-adds; it does not cover Winograd or FFT
+convolution algorithms, whose error is larger (an implementation using them should run
 float64 or say so).
 """
 from __future__ import annotations
