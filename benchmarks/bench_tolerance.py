@@ -10,9 +10,12 @@
    largest magnitude perturbed by 1e-4 relative and (b) the output with one
    kernel tap missing at a border (first spatial position) are caught. For each
    miss of (a) it prints how ill-conditioned the element is (sum|x*w| / |z| of its
-   pre-activation z) and, for one-sum layers, the largest error an actual float32
-   evaluation of that element shows over 410 summation orders (with and without
-   fused multiply-add): how far the rigorous bound is from what arithmetic does there.
+   pre-activation z) and, for one-sum layers with an elementwise activation, the
+   largest error an actual float32 evaluation of that element shows (natural,
+   reversed and sorted orders and a beam search for the worst order, with and
+   without fused multiply-add): where it exceeds the perturbation, no sound tolerance
+   can catch it; elsewhere it shows how far the order-independent bound is from what
+   arithmetic does on these data.
 
     python benchmarks/bench_tolerance.py [--profiles standard,exhaustive] [--limit N]
 """
@@ -86,22 +89,40 @@ def _border_tap_missing(case, m) -> np.ndarray:
     return out
 
 
-def _float32_orders(terms: np.ndarray, rng: np.random.Generator):
-    """Summation orders of a sum: as given, reversed, sorted both ways, by decreasing magnitude, 400 random."""
-    n = len(terms)
-    yield "natural", np.arange(n)
-    yield "reversed", np.arange(n)[::-1]
-    yield "ascending", np.argsort(terms)
-    yield "descending", np.argsort(-terms)
-    yield "by decreasing magnitude", np.argsort(-np.abs(terms))
-    for j in range(400):
-        yield f"random order {j}", rng.permutation(n)
+def _float32_sum(terms: np.ndarray, order, fused: bool, bias: float) -> np.float32:
+    """terms summed one by one in float32 in `order` (each product rounded to float32 first,
+    or not with fused multiply-add), then the bias added."""
+    acc = np.float32(0)
+    for t in terms[order]:
+        acc = np.float32(np.float64(acc) + (t if fused else np.float64(np.float32(t))))
+    return np.float32(np.float64(acc) + bias)
+
+
+def _adversarial_orders(terms: np.ndarray, fused: bool, width: int = 64):
+    """Summation orders that push the float32 running sum away from the exact one: a beam
+    search (keeping the `width` orders whose accumulated error is largest, in each direction)."""
+    values = terms if fused else terms.astype(np.float32).astype(np.float64)
+    for sign in (1.0, -1.0):
+        beams = [(0.0, np.float32(0), 0.0, ())]  # (signed error, float32 sum, exact sum, order)
+        for _ in range(len(terms)):
+            grown = {}
+            for _, acc, exact, order in beams:
+                for j in set(range(len(terms))) - set(order):
+                    acc2 = np.float32(np.float64(acc) + values[j])
+                    exact2 = exact + terms[j]
+                    key = frozenset(order + (j,))
+                    score = sign * (np.float64(acc2) - exact2)
+                    if key not in grown or grown[key][0] < score:
+                        grown[key] = (score, acc2, exact2, order + (j,))
+            beams = sorted(grown.values(), key=lambda b: -b[0])[:width]
+        yield from (np.array(b[3], dtype=int) for b in beams[:4])
 
 
 def _worst_float32_evaluation(case, m, index) -> tuple[float, str] | None:
     """Largest |error| of element `index` computed in float32 (products rounded or fused,
-    each addition rounded, then the activation correctly rounded) over many orders; None for
-    layers that are not one sum of products per element or whose activation acts on rows."""
+    each addition rounded, then the activation correctly rounded) over the natural, reversed
+    and sorted orders and a beam search for the worst order; None for layers that are not
+    one sum of products per element or whose activation acts on rows."""
     from reference.activations import activate
 
     spec = reference.normalize(case.spec)
@@ -121,13 +142,13 @@ def _worst_float32_evaluation(case, m, index) -> tuple[float, str] | None:
     terms = (m.inputs * coefficient)[coefficient != 0]  # exact in float64: products of float32 values
     bias = z[index] - reference.forward(unbiased, m.inputs, kernels)[index]
     exact = activate(act, np.array([z[index]]))[0]
+    named = {"natural": np.arange(len(terms)), "reversed": np.arange(len(terms))[::-1],
+             "ascending": np.argsort(terms), "descending": np.argsort(-terms)}
     worst = (0.0, "")
-    for name, order in _float32_orders(terms, np.random.default_rng(0)):
-        for fused in (False, True):
-            acc = np.float32(0)
-            for t in terms[order]:
-                acc = np.float32(np.float64(acc) + (t if fused else np.float64(np.float32(t))))
-            acc = np.float32(np.float64(acc) + bias)
+    for fused in (False, True):
+        orders = list(named.items()) + [("a beam-searched order", o) for o in _adversarial_orders(terms, fused)]
+        for name, order in orders:
+            acc = _float32_sum(terms, order, fused, bias)
             err = abs(np.float64(np.float32(activate(act, np.array([np.float64(acc)]))[0])) - exact)
             if err > worst[0]:
                 worst = (err, name + (", fused multiply-add" if fused else ""))
@@ -152,7 +173,10 @@ def power(valid, dtype: str) -> None:
         if not caught:
             missed.append((case, m, i))
         y2 = _border_tap_missing(case, m)
-        if np.array_equal(y2, y):  # the tap never touches the border (padding zeros there)
+        # the tap leaves the output as it is (it only meets padding zeros at the border, or the
+        # activation cannot see it: sparsemax over one channel is 1 whatever z is): below the
+        # reference's own float64 rounding, nothing to catch
+        if np.abs(y2 - y).max() <= 1e-12 * max(1.0, float(np.abs(y).max())):
             missing[2] += 1
             continue
         missing[0] += 1
@@ -174,10 +198,14 @@ def power(valid, dtype: str) -> None:
                 f"allowed {allowed / abs(y):.2e}|y|")
         worst = _worst_float32_evaluation(case, m, i)
         if worst is not None:
-            line += f"; float32 evaluation errs by up to {worst[0] / abs(y):.2e}|y| ({worst[1]})"
+            line += f"; float32 arithmetic errs by up to {worst[0] / abs(y):.2e}|y| ({worst[1]})"
+            if worst[0] > 1e-4 * abs(y):
+                line += (": an honest float32 sum already errs by more than the perturbation, "
+                         "so no sound tolerance can catch it")
         print(line)
     print(f"  missing border kernel tap caught in {missing[1]}/{missing[0]} cases "
-          f"({missing[2]} cases where that tap only meets padding at the border)"
+          f"({missing[2]} cases where the output does not change: that tap only meets padding at the "
+          f"border, or the activation cannot see it)"
           + (f"; missed {tap_missed[:3]}" if tap_missed else ""))
 
 
