@@ -29,7 +29,10 @@ through the reference (never through the system under test):
    ``gamma(n - 1)``. Interpolating UpSampling (bilinear, bicubic, lanczos,
    area) is ``y = A x`` per axis with weights computed in the dtype: the bound
    is ``gamma(n + 4*rank) * |A| |x|``, where ``|A|`` is read off the reference
-   by resizing unit vectors.
+   by resizing unit vectors, plus, per axis j, ``u * |A_1| .. E_j .. |A_r| |x|`` with
+   ``E_j`` the error of each computed weight inside the kernel's radius (taps whose
+   exact weight is 0 included): ``4(|src| + 1) + 2*taps``, ``src`` the sample
+   coordinate (see ``_resize_weight_errors``).
 2. **Activation**. An error ``e`` of the pre-activation ``z`` moves
    ``f(z)`` by at most ``max |f'(t)|, t in {z-e, z, z+e}`` times ``e``; the
    activation's own evaluation adds ``4u(|f(z)| + c_f(z))``: a few roundings
@@ -150,6 +153,44 @@ def _apply_along(a: np.ndarray, mats: list[np.ndarray], transpose: bool = False)
     for ax, m in enumerate(mats, start=1):
         a = np.moveaxis(np.tensordot(m.T if transpose else m, a, axes=([1], [ax])), 0, ax)
     return a
+
+
+_KERNEL_RADIUS = {"bilinear": 1, "bicubic": 2, "lanczos3": 3, "lanczos5": 5}
+
+
+def _resize_weight_errors(cfg: dict, spatial: tuple[int, ...], mats: list[np.ndarray]) -> list[np.ndarray]:
+    """Per axis, a bound (in units of u) on the error of each resize weight computed in the dtype.
+
+    Output o samples the input at src = (o + 0.5)/size - 0.5 (half-pixel centres), computed
+    with an error of about 2u(|src| + 1); a weight is a kernel of (i - src) with slope at most
+    2 (linear, Keys cubic, lanczos), evaluated to a few u, then normalised by the sum of the
+    taps: 4(|src| + 1) + 2*taps, for every tap inside the kernel's radius, including those whose
+    exact weight is 0 (lanczos at integer offsets, bilinear at frac = 0), which the
+    implementation still computes. area weights are exact fractions of the scale: none.
+    """
+    method = cfg.get("interpolation", "nearest")
+    rank = len(spatial)
+    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    out = []
+    for n, scale, a in zip(spatial, size, mats):
+        if method not in _KERNEL_RADIUS:
+            out.append(np.zeros_like(a))
+            continue
+        src = (np.arange(n * scale)[:, None] + 0.5) / scale - 0.5
+        inside = (np.abs(np.arange(n)[None, :] - src) < _KERNEL_RADIUS[method]) | (a > 0)
+        taps = inside.sum(axis=1, keepdims=True)
+        out.append(inside * (4 * (np.abs(src) + 1) + 2 * taps))
+    return out
+
+
+def _weight_error_sum(a: np.ndarray, mats: list[np.ndarray], errors: list[np.ndarray],
+                      transpose: bool = False) -> np.ndarray:
+    """First-order effect of the weight errors of y = A_1 A_2 ... a: sum over the axes j of
+    the product with |A_j| replaced by its error bound."""
+    total = np.zeros(_apply_along(a, mats, transpose).shape)
+    for j in range(len(mats)):
+        total += _apply_along(a, [errors[k] if k == j else mats[k] for k in range(len(mats))], transpose)
+    return total
 
 
 def _internal(a: np.ndarray, cfg: dict) -> np.ndarray:
@@ -339,15 +380,18 @@ def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype:
     if layer.family == "upsampling":
         xi = _internal(x, cfg)
         mats = _abs_resize_matrices(spec, xi.shape[1:-1])
+        weight_errors = _resize_weight_errors(cfg, xi.shape[1:-1], mats)
         extra = 4 * layer.rank
         y = np.abs(reference.forward(spec, x, {}))
         n = _apply_along(np.ones(xi.shape), [(m > 0) * 1.0 for m in mats])
-        out = _external(SAFETY * gamma(n + extra, u) * _apply_along(np.abs(xi), mats), cfg) + u * y
+        out = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(xi), mats)
+                                  + u * _weight_error_sum(np.abs(xi), mats, weight_errors)), cfg) + u * y
         if g is None:
             return out, None
         gi = _internal(g, cfg)
         n = _apply_along(np.ones(gi.shape), [(m > 0) * 1.0 for m in mats], transpose=True)
-        dx = _external(SAFETY * gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True), cfg)
+        dx = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True)
+                                 + u * _weight_error_sum(np.abs(gi), mats, weight_errors, transpose=True)), cfg)
         return out, {"inputs": dx}
 
     lin, z, ez = _linear_bounds(spec, x, weights, u)

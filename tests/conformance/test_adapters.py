@@ -86,6 +86,9 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         return "Keras 2 rejects strides > 1 with dilation_rate > 1 for Depthwise/SeparableConv"
     if name == "tf-keras" and cls == "Conv3DTranspose" and max(cfg["dilation_rate"]) > 1:
         return "Keras 2 Conv3DTranspose ignores dilation_rate in its output length"
+    if name == "tf-keras" and f64 and cls == "DepthwiseConv1D" and _cf(cfg):
+        return ("Keras 2 DepthwiseConv1D channels_first at float64 raises UnimplementedError "
+                "(DepthwiseConv2dNative on CPU is NHWC only; Keras 3 and Keras 2 DepthwiseConv2D run it)")
     if name == "tf-keras" and cls == "ZeroPadding1D" and _cf(cfg):
         return "Keras 2 ZeroPadding1D takes no data_format (channels_last only)"
     if name == "keras" and _cf(cfg) and cfg.get("use_bias") and fam in ("conv", "conv_transpose", "depthwise",
@@ -159,6 +162,8 @@ CASES = {
                                   depth_multiplier=2), (2, 9, 9, 3)),
     "depthwise2d-unequal-strides": (_s("DepthwiseConv2D", kernel_size=2, strides=[1, 2]), (1, 4, 4, 2)),
     "depthwise1d-same": (_s("DepthwiseConv1D", kernel_size=3, padding="same", depth_multiplier=3), (2, 9, 2)),
+    "depthwise1d-cf": (_s("DepthwiseConv1D", kernel_size=2, depth_multiplier=2, data_format="channels_first"),
+                       (1, 2, 6)),
     "separable1d-stride": (_s("SeparableConv1D", filters=4, kernel_size=3, depth_multiplier=2, padding="same",
                               strides=2), (2, 9, 3)),
     "separable2d-mish": (_s("SeparableConv2D", filters=3, kernel_size=3, activation="mish"), (1, 5, 5, 2)),
