@@ -105,3 +105,46 @@ def test_vjp_after_forward_reuses_only_the_same_call(flavour):
     got = tf_layers.vjp(spec2, x, {"kernel": w["kernel"]}, g, flavour=flavour)
     np.testing.assert_allclose(got["inputs"], reference.vjp(spec2, x, {"kernel": w["kernel"]}, g)["inputs"],
                                rtol=1e-12, atol=1e-12)
+
+
+def test_xla_cache_directory_follows_the_environment(tmp_path):
+    base = {"XDG_CACHE_HOME": str(tmp_path), "XLA_FLAGS": ""}
+    default = tf_layers.xla_cache_directory(base)
+    assert default.startswith(str(tmp_path / "conv-conformance" / "xla" / "tensorflow-"))
+    assert tf_layers.xla_cache_directory(base | {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}) != default
+    chosen = tf_layers.xla_cache_directory(base | {tf_layers.XLA_CACHE_VARIABLE: "/somewhere"})
+    assert chosen.startswith("/somewhere/tensorflow-")
+    for off in ("", "off", "0"):
+        assert tf_layers.xla_cache_directory(base | {tf_layers.XLA_CACHE_VARIABLE: off}) is None
+
+
+_GROUPED = """
+import json, sys
+import numpy as np
+from oracle import tf_layers
+spec = {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 2, "groups": 2}}
+rng = np.random.default_rng(5)
+x = rng.uniform(-1, 1, (1, 5, 4, 4)).astype("float32")
+w = {"kernel": rng.uniform(-1, 1, (2, 2, 2, 4)).astype("float32"), "bias": np.zeros(4, "float32")}
+print(json.dumps(tf_layers.forward(spec, x, w).tolist()))
+"""
+
+
+def test_a_warm_xla_cache_gives_the_same_values(tmp_path):
+    """Keras compiles a grouped Conv2D with XLA; the second process loads the executable the
+    first one stored, and the outputs are bit for bit the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {tf_layers.XLA_CACHE_VARIABLE: str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_XLA_FLAGS", None)
+    runs, stored = [], []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _GROUPED], env=env, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        stored.append(sorted(f for _, _, files in os.walk(tmp_path) for f in files))
+    assert stored[0], "the first run stored no XLA executable"
+    assert stored[1] == stored[0], "the second run compiled again instead of loading the stored executable"
+    assert runs[0] == runs[1]
