@@ -319,3 +319,20 @@ def test_inputs_are_not_mutated(name):
     y = adapter(name).forward(spec, x, w)
     adapter(name).vjp(spec, x, w, np.ones_like(y))
     assert np.array_equal(x, x0) and all(np.array_equal(w[k], w0[k]) for k in w)
+
+
+@pytest.mark.jax
+def test_jax_adapter_clears_jax_caches_on_long_runs(monkeypatch):
+    """JAX would keep an executable per new shape for the whole run (gigabytes over a case set)."""
+    pytest.importorskip("jax")
+    import jax
+
+    a = adapter("jax")
+    cleared = []
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(True))
+    spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1}}
+    w = {"kernel": np.ones((1, 1, 1)), "bias": np.zeros(1)}
+    for n in range(1, 2 * a.clear_caches_every + 1):
+        y = a.forward(spec, np.full((1, n, 1), 2.0), w)
+        np.testing.assert_array_equal(y, np.full((1, n, 1), 2.0))
+    assert len(cleared) >= 2
