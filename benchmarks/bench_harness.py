@@ -63,8 +63,8 @@ def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
     return {"wall": wall, "inside": inside, "first": first, "counts": summary["counts"], "cpu": cpu}
 
 
-def peak_rss(copies: int, profile: str) -> dict:
-    """Peak RSS (MiB) of a reference run over ``copies`` times the case set, in a fresh process."""
+def peak_rss(copies: int, profile: str, target: str = "reference") -> dict:
+    """Peak RSS (MiB) of a run of `target` over ``copies`` times the case set, in a fresh process."""
     code = ("import json, resource, sys, tempfile\n"
             "from conformance.report import ReportWriter, default_meta\n"
             "from conformance.runner import run\n"
@@ -72,8 +72,8 @@ def peak_rss(copies: int, profile: str) -> dict:
             f"cases = case_set({profile!r}) * {copies}\n"
             "with tempfile.TemporaryDirectory() as out:\n"
             "    w = ReportWriter(out, default_meta(corpus_id='x', profile='bench', dtype='float32',\n"
-            "                     adapter={'name': 'reference', 'versions': {}}, jobs=1, timeout=60.0))\n"
-            "    for i, r in run('reference', cases, 'float32'):\n"
+            f"                     adapter={{'name': {target!r}, 'versions': {{}}}}, jobs=1, timeout=60.0))\n"
+            f"    for i, r in run({target!r}, cases, 'float32'):\n"
             "        w.add(i, r)\n"
             "    w.finish()\n"
             "print(json.dumps({'cases': len(cases),\n"
@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--adapters", default="reference,keras")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--memory-adapters", default="reference",
+                        help="adapters whose peak memory is measured at 1x and 3x the cases (--jobs 1)")
     parser.add_argument("--xla-cache", default="cold,warm",
                         help="for keras and tf-keras: 'cold' (every run starts with an empty XLA cache), "
                              "'warm' (one untimed run fills it first), or both")
@@ -130,10 +132,11 @@ def main() -> None:
         states = args.xla_cache.split(",") if target in _XLA_ADAPTERS else ["n/a"]
         for state in states:
             _measure(target, cases, args.dtype, cores, state)
-    for copies in (1, 3):
-        m = peak_rss(copies, args.profile)
-        print(f"peak RSS, reference, {m['cases']} cases ({copies}x): parent {m['parent']:.0f} MiB, "
-              f"worker {m['worker']:.0f} MiB")
+    for target in args.memory_adapters.split(","):
+        for copies in (1, 3):
+            m = peak_rss(copies, args.profile, target)
+            print(f"peak RSS, {target}, {m['cases']} cases ({copies}x): parent {m['parent']:.0f} MiB, "
+                  f"worker {m['worker']:.0f} MiB")
 
 
 if __name__ == "__main__":
