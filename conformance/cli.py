@@ -95,12 +95,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
     exp = sub.add_parser("explore", help="search beyond the case sets with Hypothesis and shrink failures",
                          description="Draw valid configurations with Hypothesis, score the adapter "
-                                     "in this process, shrink each failure and print a reproducer.")
+                                     "in a worker process (hangs and crashes are findings too), shrink "
+                                     "each failure and print a reproducer.")
     exp.add_argument("--adapter", required=True, metavar="NAME|module:attr")
     exp.add_argument("--max-examples", type=_positive_int, default=100, metavar="N")
     exp.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...")
     exp.add_argument("--dtype", default="float32", choices=DTYPES)
     exp.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random)")
+    exp.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                     help="per drawn case; a case still running is a timeout finding (default 60)")
     exp.set_defaults(func=_guarded(_explore))
 
     ex = sub.add_parser("export", help="write a case set as JSON + .npy files for any language")
@@ -261,12 +264,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from .registry import load_adapter
+    from .runner import WorkerStartError
 
     check_layers(args.layers)
-    adapter = load_adapter(args.adapter)
-    findings = explore(adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
-                       seed=args.seed)
+    try:
+        findings = explore(args.adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
+                           seed=args.seed, timeout=args.timeout)
+    except WorkerStartError as exc:
+        raise UsageError(f"cannot load adapter {args.adapter!r}: {exc}") from exc
     for n, finding in enumerate(findings, 1):
         result = finding.result
         verdicts = ", ".join(f"{k}={v}" for k, v in result.verdicts.items())
@@ -280,6 +285,9 @@ def _explore(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ explore
+
+_EXPENSIVE_BUDGET = 8  # hangs and crashes explore spends on shrinking (each costs --timeout or a new worker)
+
 
 class _Finding(Exception):
     """A drawn case the adapter fails; one subclass per (layer, verdicts) so that
@@ -300,10 +308,27 @@ def _finding(result: Any, case: Any, arrays: Any) -> _Finding:
 
 
 def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None = None,
-            dtype: str = "float32", seed: int | None = None) -> list[_Finding]:
-    """Score ``adapter`` (in this process) on configurations drawn by
-    ``oracle.strategies.valid_cases``; return each distinct failure, shrunk by
-    Hypothesis to a minimal case."""
+            dtype: str = "float32", seed: int | None = None, timeout: float = 60.0) -> list[_Finding]:
+    """Score ``adapter`` on configurations drawn by ``oracle.strategies.valid_cases``;
+    return each distinct failure, shrunk by Hypothesis to a minimal case.
+
+    ``adapter`` given as a target (a registered name or ``module:attr``) runs in a
+    worker process (:class:`conformance.runner.Isolated`): a case that hangs past
+    ``timeout`` seconds or kills the worker is a finding (timeout, crash) like any
+    other, and the search goes on with a fresh worker. An adapter object runs in
+    this process."""
+    if isinstance(adapter, str):
+        from .runner import Isolated
+
+        with Isolated(adapter, timeout=timeout) as isolated:
+            return _explore_with(isolated.check, max_examples, layers, dtype, seed)
+    from .compare import check
+
+    return _explore_with(lambda case, m, dtype: check(adapter, case, m, dtype), max_examples, layers, dtype, seed)
+
+
+def _explore_with(score: Any, max_examples: int, layers: list[str] | None, dtype: str,
+                  seed: int | None) -> list[_Finding]:
     import hypothesis
     from hypothesis import HealthCheck, Verbosity, given, settings
 
@@ -311,7 +336,16 @@ def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None =
     from oracle import strategies, tolerance
     from oracle.cases import Materialized, make_case
 
-    from .compare import FAILING, check
+    from .compare import FAILING
+    from .runner import WorkerStartError
+
+    # A configuration that hangs or kills the worker costs a timeout or a new worker each time;
+    # Hypothesis would retry it many times while shrinking. Its verdict is kept (with the arrays
+    # that actually ran, which the reproducer prints) and the shrinking goes on elsewhere.
+    # After _EXPENSIVE_BUDGET of them, every new configuration is answered with the last one that
+    # really hung or crashed, so shrinking stops costing a timeout or a worker start per step.
+    stopped: dict[str, tuple[Any, Any, Any]] = {}
+    load_failures: list[BaseException] = []
 
     @settings(max_examples=max_examples, deadline=None, database=None, verbosity=Verbosity.quiet,
               report_multiple_bugs=True, print_blob=False,
@@ -320,13 +354,27 @@ def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None =
     def probe(drawn: Any) -> None:
         spec = reference.normalize(drawn.spec)
         case = make_case(spec, drawn.input_shape, "valid")
+        if case.id in stopped:  # this configuration hung or crashed once: not again while shrinking
+            result, case, arrays = stopped[case.id]
+        elif len(stopped) >= _EXPENSIVE_BUDGET:  # enough time spent on hangs and crashes: keep the last one
+            result, case, arrays = stopped[next(reversed(stopped))]
+        else:
+            result, arrays = score_drawn(spec, case, drawn), drawn
+            if result.verdict in ("timeout", "crash"):
+                stopped[case.id] = (result, case, drawn)
+        if result.verdict in FAILING:
+            raise _finding(result, case, arrays)
+
+    def score_drawn(spec: dict, case: Any, drawn: Any) -> Any:
         x, w, g = drawn.inputs, drawn.weights, drawn.output_grad
         allowed, allowed_grads = tolerance.allowed_errors(spec, x, w, g, dtype)
         m = Materialized(x, w, g, reference.forward(spec, x, w), reference.vjp(spec, x, w, g),
                          allowed, allowed_grads)
-        result = check(adapter, case, m, dtype)
-        if result.verdict in FAILING:
-            raise _finding(result, case, drawn)
+        try:
+            return score(case, m, dtype)
+        except WorkerStartError as exc:  # a fresh worker could not load the adapter: end the search
+            load_failures.append(exc)
+            raise
 
     if seed is not None:
         probe = hypothesis.seed(seed)(probe)
@@ -335,10 +383,16 @@ def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None =
     except _Finding as exc:
         return [exc]
     except BaseExceptionGroup as group:
+        if load_failures:
+            raise load_failures[0] from None
         found = [e for e in group.exceptions if isinstance(e, _Finding)]
         if len(found) < len(group.exceptions):
             raise
         return found
+    except BaseException:
+        if load_failures:
+            raise load_failures[0] from None
+        raise
     return []
 
 

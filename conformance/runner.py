@@ -34,7 +34,7 @@ from typing import Any, Iterator, Sequence
 
 from .compare import CaseResult, describe_call
 
-__all__ = ["run", "WorkerStartError", "AdapterInfo"]
+__all__ = ["run", "Isolated", "WorkerStartError", "AdapterInfo"]
 
 _STARTUP_TIMEOUT = 300.0  # importing a framework can take a while on a loaded machine
 
@@ -102,10 +102,10 @@ def _worker(conn: Connection, target: str) -> None:
             return
         if message is None:
             return
-        index, case_json, dtype = message
+        index, case_json, dtype, *given = message  # given: the arrays of a case drawn elsewhere
         case = Case.from_json(case_json)
         try:
-            result = check(adapter, case, materialize(case, dtype), dtype)
+            result = check(adapter, case, given[0] if given else materialize(case, dtype), dtype)
         except Exception as exc:  # the harness itself failed on this case: report, keep going
             result = CaseResult.for_case(case, dtype, exception={"type": type(exc).__name__,
                                                                   "message": str(exc)})
@@ -273,3 +273,59 @@ def _replace(pool: _Pool, slot: _Slot, dtype: str, verdict: str, why: str) -> tu
         return None
     index, case = task
     return index, _lost(case, dtype, verdict, why, seconds)
+
+
+class Isolated:
+    """One worker process for scoring cases one at a time, as ``explore`` does.
+
+    ``check(case, materialized, dtype)`` sends the case with its arrays to the
+    worker and waits for the result; a case that hangs past ``timeout`` or takes
+    the worker down comes back as a ``timeout`` or ``crash`` result and the next
+    call gets a fresh worker. Use as a context manager (the worker is killed on exit).
+    """
+
+    def __init__(self, target: str, *, timeout: float = 60.0, threads: int | None = 1) -> None:
+        if not timeout > 0:
+            raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
+        self._pool = _Pool(target, 1, timeout, threads)
+        self._pool.spawn()
+        try:
+            self._ready("float32")
+        except BaseException:
+            self._pool.close()
+            raise
+
+    @property
+    def info(self) -> AdapterInfo | None:
+        """What the worker reported when it loaded the adapter (None before the first check)."""
+        return self._pool.info
+
+    def check(self, case: Any, materialized: Any, dtype: str) -> CaseResult:
+        """Score one case in the worker (raises WorkerStartError if the adapter cannot load)."""
+        slot = self._ready(dtype)
+        slot.task = (0, case)
+        slot.started = time.monotonic()
+        slot.deadline = slot.started + self._pool.timeout
+        slot.conn.send((0, case.to_json(), dtype, materialized))
+        while True:
+            ready = set(wait([slot.conn, slot.process.sentinel], timeout=max(0.0, slot.deadline - time.monotonic())))
+            outcome = _poll(self._pool, slot, ready, dtype, None)
+            if outcome is not None:
+                return outcome[1]
+
+    def _ready(self, dtype: str) -> _Slot:
+        """The worker, once it has loaded the adapter (a fresh one is still importing it)."""
+        slot = self._pool.slots[0]
+        while not slot.ready:
+            ready = set(wait([slot.conn, slot.process.sentinel], timeout=max(0.0, slot.deadline - time.monotonic())))
+            _poll(self._pool, slot, ready, dtype, None)
+        return slot
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> "Isolated":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -158,3 +158,21 @@ def test_explore_finds_nothing_wrong_with_the_reference(capsys):
     assert main(["explore", "--adapter", "reference", "--layers", "Conv2D", "--max-examples", "15",
                  "--seed", "0"]) == 0
     assert "no failure in 15 drawn examples (float32)" in capsys.readouterr().out
+
+
+def test_explore_survives_an_adapter_that_kills_its_process(capsys):
+    """The drawn cases run in a worker: os._exit in the adapter is a crash finding, not the end of explore."""
+    code = main(["explore", "--adapter", f"{BROKEN}:Exits", "--layers", "Cropping1D",
+                 "--max-examples", "5", "--seed", "0"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "=== finding 1 of 1: Cropping1D: shape=crash, output=crash, gradient=crash (shrunk)" in out
+    assert "the worker process died (exit code 3)" in out
+
+
+def test_explore_stops_a_hanging_case_at_its_timeout(capsys):
+    code = main(["explore", "--adapter", f"{BROKEN}:Hangs", "--layers", "Cropping1D",
+                 "--max-examples", "2", "--seed", "0", "--timeout", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Cropping1D: shape=timeout, output=timeout, gradient=timeout (shrunk)" in out
