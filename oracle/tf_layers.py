@@ -40,56 +40,6 @@ _CACHE_SIZE = 64
 
 # ------------------------------------------------------------------ loading
 
-XLA_CACHE_VARIABLE = "CONV_CONFORMANCE_XLA_CACHE"
-
-
-def _tensorflow_version() -> str:
-    from importlib import metadata
-
-    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-intel"):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
-
-
-def xla_cache_directory(environ: Any = None) -> str | None:
-    """Where TensorFlow keeps the XLA executables it compiles for Keras (None: no cache).
-
-    Keras 3 compiles grouped and 3-D channels_first convolutions with XLA on every call
-    (docs/divergences.md, performance findings); TensorFlow's persistent compilation cache
-    (`--tf_xla_persistent_cache_directory`) stores each executable under the fingerprint of its
-    HLO, so a later run loads it instead of compiling again. The values are those of the same
-    compilation. `$CONV_CONFORMANCE_XLA_CACHE` chooses the directory ("" or "off" turns the cache
-    off); by default `$XDG_CACHE_HOME/conv-conformance/xla` (or `~/.cache/...`). A subdirectory per
-    TensorFlow version and per XLA_FLAGS keeps executables of different compilers apart.
-    """
-    env = os.environ if environ is None else environ
-    base = env.get(XLA_CACHE_VARIABLE)
-    if base is not None and base.strip().lower() in ("", "off", "0", "false", "no"):
-        return None
-    if base is None:
-        base = os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                            "conv-conformance", "xla")
-    flags = hashlib.blake2b(env.get("XLA_FLAGS", "").encode(), digest_size=4).hexdigest()
-    return os.path.join(base, f"tensorflow-{_tensorflow_version()}-xla-flags-{flags}")
-
-
-def _enable_xla_cache() -> None:
-    """Point TensorFlow's persistent XLA cache at xla_cache_directory(), unless TF_XLA_FLAGS already
-    names one (read by TensorFlow on its first XLA compilation)."""
-    flags = os.environ.get("TF_XLA_FLAGS", "")
-    directory = xla_cache_directory()
-    if directory is None or "tf_xla_persistent_cache_directory" in flags:
-        return
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:  # read-only home: run without the cache
-        return
-    os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}".strip()
-
-
 @functools.cache
 def _modules(flavour: str) -> tuple[Any, Any]:
     """(tensorflow, keras module) for a flavour, imported once."""
@@ -97,7 +47,6 @@ def _modules(flavour: str) -> tuple[Any, Any]:
         raise ValueError(f"Argument `flavour` must be one of {', '.join(map(repr, FLAVOURS))}. "
                          f"Received: flavour={flavour!r}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _enable_xla_cache()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # retracing warnings: every new shape is a new trace, by design
