@@ -8,9 +8,6 @@ a profile (default: standard, float32):
   is the sum of the time spent inside the adapter's forward/vjp calls (the
   ``seconds`` of each case); for --jobs 2 the wall time counts twice, once per
   worker: (2*wall - adapter time) / adapter time;
-* for keras and tf-keras, all of this twice: with a cold XLA cache (each run starts
-  with an empty one, as a first run on a machine does) and a warm one (filled by an
-  untimed run first, as every later run finds it; see oracle.tf_layers.xla_cache_directory);
 * the speed-up of --jobs 2 over --jobs 1, and what bounds it: the CPU time of the
   worker processes (all their threads) over the wall time is the number of cores a
   run keeps busy; at --jobs 1 a framework that compiles or computes on threads of its
@@ -39,7 +36,6 @@ import time
 from conformance.report import ReportWriter, default_meta
 from conformance.runner import run
 from oracle.cases import case_set, corpus_id
-from oracle.tf_layers import XLA_CACHE_VARIABLE
 
 
 def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
@@ -83,31 +79,20 @@ def peak_rss(copies: int, profile: str, target: str = "reference") -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-_XLA_ADAPTERS = ("keras", "tf-keras")
-
-
-def _measure(target: str, cases: list, dtype: str, cores: int, state: str) -> None:
-    """--jobs 1 and --jobs 2 of one adapter; for `state` cold/warm, with that XLA cache state."""
-    label = target if state == "n/a" else f"{target} ({state} XLA cache)"
-    shared = tempfile.mkdtemp(prefix="bench-xla-")
-    if state == "warm":  # fill the cache once, untimed
-        os.environ[XLA_CACHE_VARIABLE] = shared
-        timed_run(target, cases, 2, dtype)
+def _measure(target: str, cases: list, dtype: str, cores: int) -> None:
+    """--jobs 1 and --jobs 2 of one adapter."""
     runs = {}
     for jobs in (1, 2):
-        if state == "cold":
-            os.environ[XLA_CACHE_VARIABLE] = tempfile.mkdtemp(prefix="bench-xla-")
         r = runs[jobs] = timed_run(target, cases, jobs, dtype)
         overhead = (jobs * r["wall"] - r["inside"]) / r["inside"]
-        print(f"{label} --jobs {jobs}: {len(cases) / r['wall']:7.1f} cases/s  wall {r['wall']:6.1f} s  "
+        print(f"{target} --jobs {jobs}: {len(cases) / r['wall']:7.1f} cases/s  wall {r['wall']:6.1f} s  "
               f"adapter {r['inside']:6.1f} s  overhead {overhead:5.2f}  first result after "
               f"{r['first']:.1f} s  workers' CPU {r['cpu']:6.1f} s = {r['cpu'] / r['wall']:.2f} cores busy  "
               f"{r['counts']}")
-    os.environ.pop(XLA_CACHE_VARIABLE, None)
     speedup = runs[1]["wall"] / runs[2]["wall"]
     busy = runs[1]["cpu"] / runs[1]["wall"]
     ceiling = min(2.0, cores / busy)  # 2 workers, `cores` cores
-    print(f"{label} speed-up --jobs 2 / --jobs 1: {speedup:.2f}x; ceiling on {cores} cores with "
+    print(f"{target} speed-up --jobs 2 / --jobs 1: {speedup:.2f}x; ceiling on {cores} cores with "
           f"{busy:.2f} cores busy at --jobs 1: {ceiling:.2f}x ({speedup / ceiling:.0%} of it)")
 
 
@@ -118,20 +103,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--memory-adapters", default="reference",
                         help="adapters whose peak memory is measured at 1x and 3x the cases (--jobs 1)")
-    parser.add_argument("--xla-cache", default="cold,warm",
-                        help="for keras and tf-keras: 'cold' (every run starts with an empty XLA cache), "
-                             "'warm' (one untimed run fills it first), or both")
     args = parser.parse_args()
-    unknown = set(args.xla_cache.split(",")) - {"cold", "warm"}
-    if unknown:
-        parser.error(f"--xla-cache takes 'cold', 'warm' or 'cold,warm'; received {args.xla_cache!r}")
     cases = case_set(args.profile)
     cores = len(os.sched_getaffinity(0))
     print(f"profile {args.profile}: {len(cases)} cases, dtype {args.dtype}")
     for target in args.adapters.split(","):
-        states = args.xla_cache.split(",") if target in _XLA_ADAPTERS else ["n/a"]
-        for state in states:
-            _measure(target, cases, args.dtype, cores, state)
+        _measure(target, cases, args.dtype, cores)
     for target in args.memory_adapters.split(","):
         for copies in (1, 3):
             m = peak_rss(copies, args.profile, target)
