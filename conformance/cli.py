@@ -39,6 +39,16 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     return wrapper
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -83,6 +93,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default: 1)")
     run.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
                      help="per-case time limit (default: 60)")
+    run.add_argument("--cases-per-worker", type=_non_negative_int, default=None, metavar="N",
+                     help="replace a worker by a fresh process after N cases, so memory a framework keeps "
+                          "per case cannot grow with the run (default: the adapter's `cases_per_worker` "
+                          "attribute, else never; 0: never)")
     run.add_argument("--threads-per-job", type=_positive_int, default=1, metavar="N",
                      help="threads each worker's numerical libraries may use (OpenMP/oneDNN, BLAS, "
                           "TensorFlow, XLA; default: 1, so results do not depend on --jobs)")
@@ -204,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
 
     progress = _Progress(len(cases))
     results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout,
-                  threads=args.threads_per_job, on_ready=ready)
+                  threads=args.threads_per_job, on_ready=ready, cases_per_worker=args.cases_per_worker)
     start = time.monotonic()
     interrupted = False
     try:

@@ -76,6 +76,8 @@ class AdapterInfo:
     name: str
     target: str
     versions: dict[str, str] = field(default_factory=dict)
+    #: the adapter's own `cases_per_worker` attribute, if it has one (see run())
+    cases_per_worker: int | None = None
 
 
 # ------------------------------------------------------------------ worker side
@@ -90,7 +92,9 @@ def _worker(conn: Connection, target: str) -> None:
         from .registry import adapter_name, adapter_versions, load_adapter, resolve
 
         adapter = load_adapter(target)
-        info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter))
+        preferred = getattr(adapter, "cases_per_worker", None)
+        info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter),
+                           preferred if isinstance(preferred, int) and preferred > 0 else None)
     except BaseException as exc:  # report anything, including SystemExit from an adapter import
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         return
@@ -125,6 +129,7 @@ class _Slot:
     task: tuple[int, Any] | None = None
     deadline: float = 0.0
     started: float = 0.0
+    done: int = 0  # cases this worker has finished
 
 
 def _signal_name(code: int | None) -> str:
@@ -161,6 +166,16 @@ class _Pool:
         slot.conn.close()
         self.slots.remove(slot)
 
+    def recycle(self, slot: _Slot) -> None:
+        """Replace an idle worker by a fresh one (it is told to stop, then killed if it lingers)."""
+        try:
+            slot.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        slot.process.join(2)
+        self.retire(slot)
+        self.spawn()
+
     def close(self) -> None:
         for slot in list(self.slots):
             try:
@@ -181,12 +196,15 @@ def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> Case
 
 
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
-        timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None
-        ) -> Iterator[tuple[int, CaseResult]]:
+        timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
+        cases_per_worker: int | None = None) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``threads`` limits the numerical libraries of each worker (None: leave them
-    to their defaults).
+    to their defaults). A worker that has finished ``cases_per_worker`` cases is
+    replaced by a fresh one, so that memory a framework keeps per case (compiled
+    executables, traced functions) cannot grow with the case set; None takes the
+    adapter's own ``cases_per_worker`` attribute if it has one, 0 never replaces.
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
@@ -199,6 +217,9 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
         raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
     if threads is not None and threads < 1:
         raise ValueError(f"Argument `threads` must be an integer >= 1 or None. Received: threads={threads!r}")
+    if cases_per_worker is not None and cases_per_worker < 0:
+        raise ValueError("Argument `cases_per_worker` must be an integer >= 0 (0: never replace a worker) "
+                         f"or None. Received: cases_per_worker={cases_per_worker!r}")
     pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads)
     pending = deque(enumerate(cases))
     try:
@@ -206,6 +227,10 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
             pool.spawn()
         remaining = len(pending)
         while remaining:
+            limit = cases_per_worker if cases_per_worker is not None else (pool.info and pool.info.cases_per_worker)
+            for slot in list(pool.slots):
+                if limit and slot.ready and slot.task is None and slot.done >= limit and pending:
+                    pool.recycle(slot)
             for slot in pool.slots:
                 if slot.ready and slot.task is None and pending:
                     slot.task = pending.popleft()
@@ -244,6 +269,7 @@ def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tu
                 else:
                     _, index, result = message
                     slot.task = None
+                    slot.done += 1
                     return index, result
         except (EOFError, OSError):
             pass

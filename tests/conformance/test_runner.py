@@ -91,3 +91,17 @@ def test_threads_none_leaves_the_libraries_alone(few_cases, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
     results = _by_id(f"{BROKEN}:ThreadProbe", few_cases[:1], threads=None)
     assert "threads=5,unset" in next(iter(results.values())).exception["message"]
+
+
+def test_a_worker_is_replaced_after_its_cases_per_worker():
+    """Tires goes wrong from its 4th case in a process; it asks for a new worker every 3 cases."""
+    cases = [c for c in case_set("smoke", layers=["Conv1D", "Cropping1D"]) if c.kind == "valid"][:8]
+    assert {r.verdict for r in _by_id(f"{BROKEN}:Tires", cases, jobs=2).values()} == {"pass"}
+    assert {r.verdict for r in _by_id(f"{BROKEN}:Tires", cases, cases_per_worker=3).values()} == {"pass"}
+    never = _by_id(f"{BROKEN}:Tires", cases, cases_per_worker=0)
+    assert sum(r.verdict == "fail" for r in never.values()) == len(cases) - 3
+
+
+def test_cases_per_worker_must_not_be_negative(few_cases):
+    with pytest.raises(ValueError, match="cases_per_worker.*>= 0.*Received: cases_per_worker=-1"):
+        list(run("reference", few_cases, cases_per_worker=-1))
