@@ -40,7 +40,7 @@ from reference import InvalidConfig
 from . import tolerance
 
 __all__ = ["PROFILES", "DTYPES", "Case", "Materialized", "case_set", "corpus_id", "materialize",
-           "domains", "compatible", "input_shape_for", "draw_array", "make_case", "mutations"]
+           "domains", "compatible", "input_shape_for", "NoInputShape", "draw_array", "make_case", "mutations"]
 
 PROFILES = ("smoke", "standard", "exhaustive")
 DTYPES = tolerance.DTYPES
@@ -194,6 +194,10 @@ def _minimum_lengths(spec: dict) -> list[int]:
     return [1] * lay.rank
 
 
+class NoInputShape(ValueError):
+    """input_shape_for found no input shape that makes a configuration valid."""
+
+
 def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[int, ...]:
     """A small input shape for a normalized spec, its spatial lengths chosen by mode.
 
@@ -232,7 +236,8 @@ def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[in
                 raise
             else:
                 lengths = [n + (2 if mode != "min" else 1) for n in lengths]
-    raise RuntimeError(f"no input shape found for {spec}")
+    raise NoInputShape(f"no input shape found for {spec}: its output length along an axis cannot be "
+                       "made what the activation needs (e.g. glu on an axis whose length is always odd)")
 
 
 # ------------------------------------------------------------ covering arrays

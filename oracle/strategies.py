@@ -22,7 +22,7 @@ from hypothesis import assume, strategies as st
 import reference
 from reference import InvalidConfig
 
-from .cases import SHAPE_MODES, draw_array, input_shape_for, mutations
+from .cases import SHAPE_MODES, NoInputShape, draw_array, input_shape_for, mutations
 from .tolerance import unit_roundoff
 
 __all__ = ["ValidCase", "InvalidCase", "valid_cases", "invalid_cases", "configs"]
@@ -164,7 +164,7 @@ def valid_cases(draw, *, layers: Iterable[str] | None = None, dtype: str = "floa
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     try:
         shape = input_shape_for(reference.normalize(spec), mode, rng)
-    except InvalidConfig:  # e.g. glu on an odd channel count: no shape can fix it
+    except (InvalidConfig, NoInputShape):  # e.g. glu on an odd channel count or an always-odd length
         assume(False)
     w_shapes = reference.weight_shapes(spec, shape)
     inputs = draw_array(rng, shape, dtype)
@@ -185,7 +185,7 @@ def invalid_cases(draw, *, layers: Iterable[str] | None = None) -> InvalidCase:
     nspec = reference.normalize(spec)
     try:
         shape = input_shape_for(nspec, mode, np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))))
-    except InvalidConfig:
+    except (InvalidConfig, NoInputShape):
         assume(False)
     reason, mutate = draw(st.sampled_from(mutations(layer)))
     config, bad_shape = mutate(copy.deepcopy(nspec["config"]), list(shape))

@@ -107,3 +107,16 @@ def test_keras2_conv3d_transpose_ignores_dilation_in_its_output_length():
     assert reference.output_shape(spec, shape) == (2, 3, 3, 3, 1)
     assert tuple(tf_layers.compute_output_shape(spec, shape, flavour="keras3", dtype="float32")) == (2, 3, 3, 3, 1)
     assert tuple(tf_layers.compute_output_shape(spec, shape, flavour="keras2", dtype="float32")) == (2, 2, 2, 2, 1)
+
+
+@pytest.mark.parametrize("layer, shape", [("DepthwiseConv1D", (2, 3, 2)), ("DepthwiseConv2D", (2, 3, 3, 2))])
+def test_keras2_depthwise_accepts_depth_multiplier_zero(layer, shape):
+    """Found by a fresh Hypothesis seed of the invalid-configuration cross-check."""
+    spec = {"class_name": layer, "config": {"kernel_size": 1, "depth_multiplier": 0}}
+    with pytest.raises(reference.InvalidConfig, match="depth_multiplier"):
+        reference.output_shape(spec, shape)
+    assert not _builds(spec, shape, "keras3")
+    y = tf_layers.construct(spec, flavour="keras2", dtype="float64")(np.ones(shape, "float64"))
+    assert tuple(y.shape) == shape[:-1] + (0,)  # Keras 2 at float64 returns an empty channel axis
+    with pytest.raises(Exception, match="filter must not have zero elements"):  # float32 (oneDNN) rejects
+        tf_layers.construct(spec, flavour="keras2", dtype="float32")(np.ones(shape, "float32"))
