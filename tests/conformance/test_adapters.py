@@ -22,7 +22,8 @@ import reference
 from conformance import Unsupported
 from conformance.compare import cast, compare
 from oracle.tolerance import allowed_errors
-from tests.framework_corners import onednn_one_channel_corner
+from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
+                                     onednn_one_channel_corner)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -100,6 +101,10 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     if name in ("keras", "tf-keras", "torch") and dtype == "float32" and onednn_one_channel_corner(spec, shape):
         return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and output "
                 "width 1 can return memory it never wrote (TF and PyTorch both)")
+    if tf and dtype != "float32" and conv3d_same_stride_beyond_kernel(spec, shape):
+        return "TF Conv3D 'same' at float64/float16: wrong values where the stride exceeds the kernel span (K14)"
+    if tf and conv3d_transpose_input_gradient_corner(spec):
+        return "TF Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0 (K15)"
     if name == "keras" and act == "sparsemax":
         return "Keras 3 TF sparsemax: tau uses the sum of the supported cumulative sums (outputs do not sum to 1)"
     if tf and f64 and act in ("gelu", "leaky_relu"):

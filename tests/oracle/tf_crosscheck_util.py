@@ -10,7 +10,8 @@ import numpy as np
 
 import reference
 from oracle import tf_layers
-from tests.framework_corners import onednn_one_channel_corner
+from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
+                                     onednn_one_channel_corner)
 
 # Keras 2 lacks these activations (tf_keras.activations.get raises).
 KERAS2_MISSING_ACTIVATIONS = frozenset({
@@ -99,20 +100,16 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
         out = reference.output_shape(s, input_shape)
         if out[-1] == out[1]:
             return "channels_first bias is added along the last axis when its length equals the channel count"
-    if fam == "conv" and layer.rank == 3 and cfg["padding"] == "same" and dtype != "float32":
-        first = cfg["data_format"] == "channels_first"
-        spatial = input_shape[2:] if first else input_shape[1:-1]
-        if any((-(-n // s) - 1) * s + d * (k - 1) + 1 - n < 0 for n, k, s, d in
-               zip(spatial, cfg["kernel_size"], cfg["strides"], cfg["dilation_rate"])):
-            return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
-                    "padding total would be negative (stride > kernel span)")
+    if dtype != "float32" and conv3d_same_stride_beyond_kernel(s, input_shape):
+        return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
+                "padding total would be negative (stride > kernel span)")
     if fam == "conv_transpose":
         if layer.rank < 3 and max(cfg["dilation_rate"]) > 1:
             return "Conv1D/2DTranspose with dilation_rate > 1 raise InvalidArgumentError on CPU"
         if cfg["padding"] == "same" and cfg["output_padding"] is not None and any(
                 k % 2 == 0 and p == 0 for k, p in zip(cfg["kernel_size"], cfg["output_padding"])):
             return "ConvTranspose 'same' with output_padding 0 on an even kernel: BackpropInput size mismatch"
-        if layer.rank == 3 and gradient and (cfg["padding"] == "same" or max(cfg["output_padding"] or [0]) > 0):
+        if gradient and conv3d_transpose_input_gradient_corner(s):
             return "Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0"
     if fam in ("depthwise", "separable") and layer.rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "DepthwiseConv2dNative needs equal strides in both spatial dimensions"
