@@ -6,7 +6,9 @@ adds one test item per case, named by the case id (node id
 ``-n N`` (pytest-xdist) and ``--junitxml`` work as for any test. A case fails
 when any category is fail, error, timeout or crash, and is skipped when the
 adapter declines it (unsupported). Cases run in the pytest process; use
-``-n N`` for process isolation. Without ``--conv-adapter`` the plugin only
+``-n N`` for process isolation (a case that kills its process fails alone and
+pytest-xdist replaces the worker) and pytest-timeout's ``--timeout=SECONDS`` for
+a per-case timeout. Without ``--conv-adapter`` the plugin only
 registers its options, marker and fixtures.
 
 Fixtures: ``conv_adapter`` (the loaded adapter, session scope), ``conv_dtype``.

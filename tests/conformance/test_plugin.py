@@ -72,3 +72,20 @@ def test_conv_adapter_fixture(tester):
     result = tester.runpytest_subprocess("--conv-adapter=reference", "--conv-dtype=float16",
                                          "--conv-layers=Cropping1D", "test_fixture.py", "-k", "test_it")
     result.assert_outcomes(passed=1, deselected=len(case_set("smoke", layers=["Cropping1D"])))
+
+
+def test_hangs_time_out_and_crashes_stay_in_their_worker(tester):
+    """Per-case timeout from pytest-timeout; with -n, a case that kills its process fails alone
+    (pytest-xdist replaces the worker) and the other cases still run."""
+    pytest.importorskip("pytest_timeout")
+    cases = case_set("smoke", layers=["Cropping1D", "ZeroPadding1D"])
+    hanging = sum(c.layer == "Cropping1D" for c in cases)  # valid or not, its forward never returns
+    result = tester.runpytest_subprocess(f"--conv-adapter={BROKEN}:Hangs", "--conv-layers=Cropping1D,ZeroPadding1D",
+                                         "--timeout=2")
+    result.assert_outcomes(passed=len(cases) - hanging + 1, failed=hanging)
+    assert "Timeout" in result.stdout.str()
+    crashed = tester.runpytest_subprocess(f"--conv-adapter={BROKEN}:Exits", "--conv-layers=Cropping1D,ZeroPadding1D",
+                                          "-n", "2")
+    outcomes = crashed.parseoutcomes()
+    assert outcomes.get("failed") == hanging
+    assert outcomes.get("passed") == len(cases) - hanging + 1
