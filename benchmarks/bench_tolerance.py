@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracle")
 import reference  # noqa: E402
 from conformance.compare import compare  # noqa: E402
 from oracle import cases  # noqa: E402
+from oracle.tolerance import _with  # noqa: E402  (a spec with some config values replaced)
 
 _ARITHMETIC = ("conv", "conv_transpose", "depthwise", "separable")
 
@@ -130,10 +131,8 @@ def _worst_float32_evaluation(case, m, index) -> tuple[float, str] | None:
     if reference.LAYERS[case.layer].family not in ("conv", "conv_transpose", "depthwise") \
             or act in ("softmax", "log_softmax", "sparsemax", "glu"):
         return None
-    lin = copy.deepcopy(spec)
-    lin["config"]["activation"] = "linear"
-    unbiased = copy.deepcopy(lin)
-    unbiased["config"]["use_bias"] = False
+    lin = _with(spec, activation="linear")
+    unbiased = _with(spec, activation="linear", use_bias=False)
     kernels = {k: v for k, v in m.weights.items() if k != "bias"}
     z = reference.forward(lin, m.inputs, m.weights)
     onehot = np.zeros(z.shape)
@@ -189,8 +188,7 @@ def power(valid, dtype: str) -> None:
           f"{len(missed)} missed:")
     for case, m, i in missed:
         spec = reference.normalize(case.spec)
-        lin = copy.deepcopy(spec)
-        lin["config"]["activation"] = "linear"
+        lin = _with(spec, activation="linear")
         z = reference.forward(lin, m.inputs, m.weights)[i]
         absolute = reference.forward(lin, np.abs(m.inputs), {k: np.abs(v) for k, v in m.weights.items()})[i]
         y, allowed = m.expected_output[i], m.allowed_output[i]

@@ -396,16 +396,11 @@ def _explore_with(score: Any, max_examples: int, layers: list[str] | None, dtype
         probe()
     except _Finding as exc:
         return [exc]
-    except BaseExceptionGroup as group:
+    except BaseException as exc:
         if load_failures:
             raise load_failures[0] from None
-        found = [e for e in group.exceptions if isinstance(e, _Finding)]
-        if len(found) < len(group.exceptions):
-            raise
-        return found
-    except BaseException:
-        if load_failures:
-            raise load_failures[0] from None
+        if isinstance(exc, BaseExceptionGroup) and all(isinstance(e, _Finding) for e in exc.exceptions):
+            return list(exc.exceptions)
         raise
     return []
 

@@ -334,8 +334,7 @@ class Isolated:
         slot.deadline = slot.started + self._pool.timeout
         slot.conn.send((0, case.to_json(), dtype, materialized))
         while True:
-            ready = set(wait([slot.conn, slot.process.sentinel], timeout=max(0.0, slot.deadline - time.monotonic())))
-            outcome = _poll(self._pool, slot, ready, dtype, None)
+            outcome = self._step(slot, dtype)
             if outcome is not None:
                 return outcome[1]
 
@@ -343,9 +342,13 @@ class Isolated:
         """The worker, once it has loaded the adapter (a fresh one is still importing it)."""
         slot = self._pool.slots[0]
         while not slot.ready:
-            ready = set(wait([slot.conn, slot.process.sentinel], timeout=max(0.0, slot.deadline - time.monotonic())))
-            _poll(self._pool, slot, ready, dtype, None)
+            self._step(slot, dtype)
         return slot
+
+    def _step(self, slot: _Slot, dtype: str) -> tuple[int, CaseResult] | None:
+        """Wait for the worker's next message, its death or its deadline, and handle it."""
+        ready = set(wait([slot.conn, slot.process.sentinel], timeout=max(0.0, slot.deadline - time.monotonic())))
+        return _poll(self._pool, slot, ready, dtype, None)
 
     def close(self) -> None:
         self._pool.close()

@@ -165,17 +165,23 @@ def _fingerprint(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) ->
 _last_forward: dict[str, Any] = {}
 
 
-def forward(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *,
-            flavour: str = "keras3") -> np.ndarray:
-    """The layer's output on `inputs`, computed by Keras in the inputs' dtype."""
+def _record(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict[str, Any]:
+    """One Keras call of the layer on a gradient tape: its output and what a gradient needs."""
     tf, layer, named, x = _prepare(spec, inputs, weights, flavour)
-    _last_forward.clear()
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = layer(x)
-    _last_forward.update(key=_fingerprint(spec, inputs, weights, flavour), tape=tape, y=y,
-                         sources=[x] + [v for _, v in named], names=[n for n, _ in named])
-    return np.asarray(y)
+    return {"tf": tf, "tape": tape, "y": y, "sources": [x] + [v for _, v in named],
+            "names": ["inputs"] + [n for n, _ in named]}
+
+
+def forward(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *,
+            flavour: str = "keras3") -> np.ndarray:
+    """The layer's output on `inputs`, computed by Keras in the inputs' dtype."""
+    _last_forward.clear()
+    call = _record(spec, inputs, weights, flavour)
+    _last_forward.update(call, key=_fingerprint(spec, inputs, weights, flavour))
+    return np.asarray(call["y"])
 
 
 def vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], output_grad: np.ndarray, *,
@@ -186,21 +192,15 @@ def vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], output_g
     weights are keyed by their Keras 3 names. Right after a `forward` of the
     same spec, inputs and weights, the gradient is taken on that call's tape.
     """
-    last = dict(_last_forward)
+    call = dict(_last_forward)
     _last_forward.clear()
-    if last.get("key") == _fingerprint(spec, inputs, weights, flavour):
-        tf, _ = _modules(flavour)
-        tape, y, sources, names = last["tape"], last["y"], last["sources"], last["names"]
-    else:
-        tf, layer, named, x = _prepare(spec, inputs, weights, flavour)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x)
-        sources, names = [x] + [v for _, v in named], [n for n, _ in named]
-    g = tf.constant(np.asarray(output_grad), dtype=y.dtype)
-    grads = tape.gradient(y, sources, output_gradients=g)
+    if call.get("key") != _fingerprint(spec, inputs, weights, flavour):
+        call = _record(spec, inputs, weights, flavour)
+    y, sources = call["y"], call["sources"]
+    g = call["tf"].constant(np.asarray(output_grad), dtype=y.dtype)
+    grads = call["tape"].gradient(y, sources, output_gradients=g)
     out: dict[str, np.ndarray] = {}
-    for name, source, grad in zip(["inputs"] + names, sources, grads):
+    for name, source, grad in zip(call["names"], sources, grads):
         out[name] = np.zeros(tuple(source.shape), np.asarray(inputs).dtype) if grad is None else np.asarray(grad)
     return out
 

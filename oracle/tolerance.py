@@ -17,7 +17,7 @@ through the reference (never through the system under test):
    ``gamma`` and ``(1 + u)^2`` carry the errors already in the partial sums). ``M`` is
    ``sum |x*w|`` when all terms agree in sign and about half of it when they cancel;
    ``P+`` and ``P-`` are four reference runs on the positive and negative parts of
-   ``x`` and ``w``, ``sum|x*w|`` the reference on ``|x|``, ``|w|``, and ``n`` the
+   ``x`` and ``w`` (plus the bias's part), ``sum|x*w|`` their sum without the bias, and ``n`` the
    reference on all-ones inputs and kernel (padding taps are exact zeros, adding one
    costs no rounding, so they are not counted). One more rounding of the stored result
    adds ``u*|z|``. A separable convolution is two such sums in sequence, bounded by the
@@ -72,6 +72,7 @@ float64 or say so).
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def _abs_resize_matrices(spec: dict, spatial: tuple[int, ...]) -> list[np.ndarra
     """
     cfg = spec["config"]
     rank = len(spatial)
-    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    size = reference.shapes.upsampling_factors(cfg, rank)
     mats = []
     for j, n in enumerate(spatial):
         probe = _with(spec, size=size[j] if rank == 1 else [size[i] if i == j else 1 for i in range(rank)],
@@ -170,13 +171,13 @@ def _resize_weight_errors(cfg: dict, spatial: tuple[int, ...], mats: list[np.nda
     """
     method = cfg.get("interpolation", "nearest")
     rank = len(spatial)
-    size = [cfg["size"]] if rank == 1 else list(cfg["size"])
+    size = reference.shapes.upsampling_factors(cfg, rank)
     out = []
     for n, scale, a in zip(spatial, size, mats):
         if method not in _KERNEL_RADIUS:
             out.append(np.zeros_like(a))
             continue
-        src = (np.arange(n * scale)[:, None] + 0.5) / scale - 0.5
+        src = np.array(reference.shapes.sample_points(n, scale))[:, None]
         inside = (np.abs(np.arange(n)[None, :] - src) < _KERNEL_RADIUS[method]) | (a > 0)
         taps = inside.sum(axis=1, keepdims=True)
         out.append(inside * (4 * (np.abs(src) + 1) + 2 * taps))
@@ -336,22 +337,29 @@ def _linear_bounds(spec, x, weights, u):
     # the N - 1 additions, in whatever order or tree, rounds a partial sum of a subset of the
     # terms, which lies in [-P-, P+] (P+- the sums of the positive and of the negative terms).
     n = reference.forward(nb_spec, np.ones(x.shape), _ones(nb_w)) + ("bias" in weights)
-    products = reference.forward(nb_spec, np.abs(x), _abs(nb_w))
-    plus, minus = _signed_sums(lin, x, weights)
-    return lin, z, SAFETY * (u * products + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) + u * np.abs(z)
+    positive, negative = _signed_products(nb_spec, x, nb_w)  # sum|x*w| = positive + negative
+    plus, minus = positive, negative
+    if "bias" in weights:
+        bias = weights["bias"]
+        plus = plus + _along_channels(np.maximum(bias, 0), plus, spec["config"])
+        minus = minus + _along_channels(np.maximum(-bias, 0), minus, spec["config"])
+    return lin, z, SAFETY * (u * (positive + negative) + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) \
+        + u * np.abs(z)
 
 
-def _signed_sums(lin: dict, x: np.ndarray, weights: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(P+, P-): per output element, the sum of its positive terms and of its negative terms
-    (products x*w and the bias), from four reference runs on the signs' parts."""
+def _signed_products(unbiased: dict, x: np.ndarray, kernels: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per output element, the sum of its positive products x*w and of its negative ones
+    (magnitudes), from four reference runs on the signs' parts."""
     xp, xn = np.maximum(x, 0), np.maximum(-x, 0)
-    wp = {k: np.maximum(v, 0) for k, v in weights.items()}
-    wn = {k: np.maximum(-v, 0) for k, v in weights.items()}
+    kp = {k: np.maximum(v, 0) for k, v in kernels.items()}
+    kn = {k: np.maximum(-v, 0) for k, v in kernels.items()}
+    run = functools.partial(reference.forward, unbiased)
+    return run(xp, kp) + run(xn, kn), run(xp, kn) + run(xn, kp)
 
-    def run(a, w, with_bias):  # the products of a with w's kernels, plus w's bias or none
-        return reference.forward(lin, a, {k: w[k] if k != "bias" or with_bias else 0 * w[k] for k in w})
 
-    return run(xp, wp, True) + run(xn, wn, False), run(xp, wn, True) + run(xn, wp, False)
+def _along_channels(per_channel: np.ndarray, like: np.ndarray, cfg: dict) -> np.ndarray:
+    """A per-channel vector broadcast to an output of the layer (the channel axis by data_format)."""
+    return _external(np.broadcast_to(per_channel, _internal(like, cfg).shape), cfg)
 
 
 def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype: str

@@ -236,10 +236,9 @@ def _resize_matrix(n: int, scale: int, method: str) -> np.ndarray:
 
     Half-pixel centres: output o samples input coordinate (o + 0.5)/scale - 0.5.
     """
-    m = n * scale
-    o = np.arange(m)[:, None]
+    o = np.arange(n * scale)[:, None]
     i = np.arange(n)[None, :]
-    src = (o + 0.5) / scale - 0.5
+    src = np.array(shapes.sample_points(n, scale))[:, None]
     if method == "nearest":
         return (i == o // scale) * 1.0
     if method == "area":  # overlap of [o, o+1)/scale with [i, i+1), per unit output
@@ -259,7 +258,7 @@ def _resize_matrix(n: int, scale: int, method: str) -> np.ndarray:
 
 def _resize_matrices(cfg, spatial):
     rank = len(spatial)
-    size = [cfg["size"]] if rank == 1 else cfg["size"]
+    size = shapes.upsampling_factors(cfg, rank)
     method = cfg.get("interpolation", "nearest")
     return [_resize_matrix(n, f, method) for n, f in zip(spatial, size)]
 

@@ -42,6 +42,8 @@ __all__ = [
     "causal_padding",
     "conv_padding",
     "transpose_crop",
+    "upsampling_factors",
+    "sample_points",
 ]
 
 
@@ -289,6 +291,17 @@ def same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
 def causal_padding(k: int, d: int) -> tuple[int, int]:
     """'causal' pads d*(k-1) zeros before the sequence and none after."""
     return d * (k - 1), 0
+
+
+def upsampling_factors(cfg: dict, rank: int) -> list[int]:
+    """An UpSampling layer's size per spatial dimension (UpSampling1D has one int)."""
+    return [cfg["size"]] if rank == 1 else list(cfg["size"])
+
+
+def sample_points(n: int, scale: int) -> list[float]:
+    """The input coordinate each of the n*scale outputs of an interpolating resize samples:
+    half-pixel centres, (o + 0.5)/scale - 0.5 (Keras 3 / tf.image.resize)."""
+    return [(o + 0.5) / scale - 0.5 for o in range(n * scale)]
 
 
 def conv_padding(cfg: dict, spatial) -> list[tuple[int, int]]:

@@ -32,9 +32,7 @@ def amounts(cfg: dict, key: str, rank: int) -> list[tuple[int, int]]:
     return [tuple(value)] if rank == 1 else [tuple(v) for v in value]
 
 
-def sizes(cfg: dict, rank: int) -> list[int]:
-    """UpSampling factors per spatial dimension."""
-    return [cfg["size"]] if rank == 1 else list(cfg["size"])
+sizes = shapes.upsampling_factors  # UpSampling factors per spatial dimension
 
 
 def plain_float(array) -> "np.ndarray":
