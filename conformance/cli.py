@@ -59,6 +59,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _repeat_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2 (calls compared per case), got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -100,6 +110,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--threads-per-job", type=_positive_int, default=1, metavar="N",
                      help="threads each worker's numerical libraries may use (OpenMP/oneDNN, BLAS, "
                           "TensorFlow, XLA; default: 1, so results do not depend on --jobs)")
+    run.add_argument("--repeat", type=_repeat_count, default=0, metavar="K",
+                     help="call every forward and vjp K times and score their bitwise equality as the "
+                          "`determinism` category (K >= 2; default: off)")
     run.add_argument("--out", default="conformance-report", metavar="DIR",
                      help="directory for report.json (default: conformance-report)")
     run.set_defaults(func=_guarded(_run))
@@ -209,16 +222,18 @@ def _run(args: argparse.Namespace) -> int:
     meta = default_meta(corpus_id=corpus_id(cases), profile=args.profile, dtype=args.dtype,
                         adapter={"name": args.adapter, "target": target, "versions": {}},
                         jobs=args.jobs, timeout=args.timeout, started=utc_now(),
-                        threads_per_job=args.threads_per_job)
+                        threads_per_job=args.threads_per_job, repeat=args.repeat)
 
     writer = ReportWriter(args.out, meta)
 
     def ready(info: Any) -> None:
         writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions}
+        writer.meta["environment"] = info.environment
 
     progress = _Progress(len(cases))
     results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout,
-                  threads=args.threads_per_job, on_ready=ready, cases_per_worker=args.cases_per_worker)
+                  threads=args.threads_per_job, on_ready=ready, cases_per_worker=args.cases_per_worker,
+                  repeat=args.repeat)
     start = time.monotonic()
     interrupted = False
     try:

@@ -21,6 +21,7 @@ the pytest plugin and ``explore`` all call it).
 from __future__ import annotations
 
 import copy
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -33,17 +34,22 @@ from . import Unsupported
 __all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Comparison", "CaseResult", "compare", "check",
            "describe_call", "worst_verdict", "cast"]
 
-CATEGORIES = ("shape", "output", "gradient", "error_behaviour")
+CATEGORIES = ("shape", "output", "gradient", "error_behaviour", "determinism")
 #: Verdicts from best to worst; a case's overall verdict is the worst of its categories.
-VERDICTS = ("pass", "unsupported", "fail", "error", "timeout", "crash")
+#: ``nondeterministic``: identical calls gave different results, at least one of them wrong.
+VERDICTS = ("pass", "unsupported", "fail", "nondeterministic", "error", "timeout", "crash")
 #: Verdicts that make an adapter non-conformant.
-FAILING = frozenset({"fail", "error", "timeout", "crash"})
+FAILING = frozenset({"fail", "nondeterministic", "error", "timeout", "crash"})
+#: Calls of a failing forward or vjp (the first included) before its verdict is settled: a result
+#: that changes between identical calls is ``nondeterministic``, not ``fail``.
+RECHECK_CALLS = 3
 _SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
 _MAX_MESSAGE = 4000
 
 
 def worst_verdict(verdicts: Any) -> str:
-    """The most severe of some verdicts (crash > timeout > error > fail > unsupported > pass)."""
+    """The most severe of some verdicts (crash > timeout > error > nondeterministic > fail >
+    unsupported > pass)."""
     values = list(verdicts.values() if isinstance(verdicts, Mapping) else verdicts)
     return max(values, key=_SEVERITY.__getitem__) if values else "pass"
 
@@ -235,13 +241,39 @@ def cast(array: Any, dtype: str) -> np.ndarray:
     return np.array(array, dtype=np.dtype(dtype), copy=True)
 
 
+# Lines of framework exception texts that say nothing about the cause.
+_NOISE = re.compile(r"^(Exception encountered when calling|Arguments received by|Call arguments received by|"
+                    r"\u2022 |Traceback|During handling|\s*$)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FUNCTION_NODE = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
+_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](\s*name:\s*\S*)?\s*$")
+
+
+def summarize_exception(exc: BaseException) -> str:
+    """``Type: cause``: the exception's most informative line.
+
+    Keras wraps a TensorFlow error in "Exception encountered when calling
+    Conv2D.call()." and lists the call's arguments; the cause is the wrapped
+    line (``{{function_node ...}} The Conv2D op currently only supports the NHWC
+    tensor format ...``). This returns that line without the node and op tags;
+    the whole text stays in the record's ``exception``.
+    """
+    text = _ANSI.sub("", str(exc))
+    lines = [ln.strip() for ln in text.splitlines()]
+    informative = [ln for ln in lines if not _NOISE.match(ln)]
+    line = informative[0] if informative else (lines[0] if lines else "")
+    line = _OP_SUFFIX.sub("", _FUNCTION_NODE.sub("", line))
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
 def _exception(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__, "message": str(exc)[:_MAX_MESSAGE]}
+    return {"type": type(exc).__name__, "summary": summarize_exception(exc)[:500],
+            "message": _ANSI.sub("", str(exc))[:_MAX_MESSAGE]}
 
 
 def _error_text(what: str, exc: BaseException, call: str) -> str:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
-    return f"{what} raised {type(exc).__name__}: {exc} [{call}]\n{tb}"[:_MAX_MESSAGE]
+    return f"{what} raised {summarize_exception(exc)} [{call}]\n{_ANSI.sub('', tb)}"[:_MAX_MESSAGE]
 
 
 class _Call:
@@ -281,7 +313,7 @@ def _invalid_reason(case: Any) -> str:
     return "the reference rejects it"
 
 
-def check(adapter: Any, case: Any, materialized: Any, dtype: str) -> CaseResult:
+def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int = 0) -> CaseResult:
     """Run one case through ``adapter`` and score every category that applies.
 
     Valid case: ``forward`` (shape, output); if ``case.gradient``, ``vjp``
@@ -289,6 +321,12 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str) -> CaseResult:
     unsupported). Invalid case: error behaviour only (pass if the adapter
     raises anything but Unsupported, fail if it returns). Each call gets fresh
     copies of the arrays cast to ``dtype``.
+
+    A forward or vjp whose values fail is called again, :data:`RECHECK_CALLS`
+    calls in all: if the results differ bitwise, the verdict is
+    ``nondeterministic`` and the message shows the spread of values seen.
+    ``repeat`` >= 2 adds the ``determinism`` category: every call is made
+    ``repeat`` times and passes only if all results are bitwise equal.
     """
     m = materialized
     result = CaseResult.for_case(case, dtype)
@@ -298,9 +336,12 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str) -> CaseResult:
         _check_invalid(adapter, case, m, dtype, call, timer, result)
     else:
         messages: list[str] = []
-        _check_forward(adapter, m, dtype, call, timer, result, messages)
+        runs: dict[str, list] = {}
+        _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repeat)
         if case.gradient:
-            _check_vjp(adapter, m, dtype, call, timer, result, messages)
+            _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat)
+        if repeat >= 2:
+            _score_determinism(result, runs, repeat, call, messages)
         result.message = "\n".join(messages)[:_MAX_MESSAGE]
     result.seconds = timer.seconds
     return result
@@ -324,12 +365,62 @@ def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
                           f"{_invalid_reason(case)} [{call}]")
 
 
-def _check_forward(adapter, m, dtype, call, timer, result, messages) -> None:
+def _forward_call(adapter, m, dtype, result) -> Any:
+    return lambda: np.asarray(adapter.forward(_spec(result), cast(m.inputs, dtype),
+                                              {k: cast(w, dtype) for k, w in m.weights.items()}))
+
+
+def _vjp_call(adapter, m, dtype, result) -> Any:
+    return lambda: adapter.vjp(_spec(result), cast(m.inputs, dtype),
+                               {k: cast(w, dtype) for k, w in m.weights.items()}, cast(m.output_grad, dtype))
+
+
+def _again(fn: Any, timer: _Timer, calls: int) -> list[Any]:
+    """``calls`` more results of ``fn`` (an exception ends the list early: it is not a value)."""
+    out = []
+    for _ in range(calls):
+        try:
+            out.append(timer.call(fn))
+        except Exception:  # noqa: BLE001 - a raising repeat differs from a returning first call
+            out.append(None)
+    return out
+
+
+def _bitwise_equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or set(a) != set(b):
+            return False
+        return all(_bitwise_equal(a[k], b[k]) for k in a)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "OU":
+        return bool(np.all(a == b))
+    return a.tobytes() == b.tobytes()
+
+
+def _spread(results: list[Any], worst: dict | None, key: str | None = None) -> str:
+    """The values each call returned at the worst element, e.g. ``[2.68, 4.5e+34, 4.5e+34]``."""
+    if not worst:
+        return ""
+    index = tuple(worst["index"])
+    seen = []
+    for r in results:
+        arr = r.get(key) if (key is not None and isinstance(r, Mapping)) else r
+        try:
+            seen.append(f"{float(np.asarray(arr, dtype=np.float64)[index]):.6g}")
+        except Exception:  # noqa: BLE001 - raised, or a different shape
+            seen.append("raised" if arr is None else "different shape")
+    return f"values at index {index} over {len(results)} identical calls: [{', '.join(seen)}]"
+
+
+def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repeat) -> None:
     v = result.verdicts
+    fn = _forward_call(adapter, m, dtype, result)
     try:
-        out = timer.call(adapter.forward, _spec(result), cast(m.inputs, dtype),
-                         {k: cast(w, dtype) for k, w in m.weights.items()})
-        out = np.asarray(out)
+        out = timer.call(fn)
     except Unsupported as exc:
         v["shape"] = v["output"] = "unsupported"
         result.exception = _exception(exc)
@@ -348,22 +439,30 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages) -> None:
     v["output"] = "pass" if c.passed else "fail"
     if c.message:
         messages.append(c.message)
+    results = [out]
+    if not c.passed or repeat >= 2:
+        results += _again(fn, timer, max(repeat, RECHECK_CALLS if not c.passed else 1) - 1)
+    runs["forward"] = results
+    if not c.passed and not all(_bitwise_equal(out, r) for r in results[1:]):
+        v["output"] = "nondeterministic"
+        messages.append(f"out is nondeterministic: identical calls returned different results; "
+                        f"{_spread(results, c.worst)} [{call}]")
 
 
 def _spec(result: CaseResult) -> dict:
     return copy.deepcopy(result.spec)
 
 
-def _check_vjp(adapter, m, dtype, call, timer, result, messages) -> None:
+def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -> None:
     v = result.verdicts
     vjp = getattr(adapter, "vjp", None)
     if vjp is None:
         v["gradient"] = "unsupported"
         messages.append(f"gradient unsupported: the adapter has no vjp [{call}]")
         return
+    fn = _vjp_call(adapter, m, dtype, result)
     try:
-        grads = timer.call(vjp, _spec(result), cast(m.inputs, dtype),
-                           {k: cast(w, dtype) for k, w in m.weights.items()}, cast(m.output_grad, dtype))
+        grads = timer.call(fn)
     except Unsupported as exc:
         v["gradient"] = "unsupported"
         result.exception = result.exception or _exception(exc)
@@ -403,3 +502,25 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages) -> None:
         result.worst_ratio["gradient"] = worst_ratio
         if worst is not None:
             result.worst["gradient"] = worst
+    results = [grads]
+    if not values_ok or repeat >= 2:
+        results += _again(fn, timer, max(repeat, RECHECK_CALLS if not values_ok else 1) - 1)
+    runs["vjp"] = results
+    if not values_ok and not all(_bitwise_equal(grads, r) for r in results[1:]):
+        v["gradient"] = "nondeterministic"
+        key = worst["name"] if worst else None
+        messages.append(f"vjp is nondeterministic: identical calls returned different gradients; "
+                        f"{_spread(results, worst, key)}{f' of {key!r}' if key else ''} [{call}]")
+
+
+def _score_determinism(result: CaseResult, runs: dict[str, list], repeat: int, call: Any,
+                       messages: list[str]) -> None:
+    """The ``determinism`` category: each call made ``repeat`` times returned bitwise-equal results."""
+    if not runs:
+        return  # nothing returned a value (declined or raised): nothing to compare
+    differing = [what for what, results in runs.items()
+                 if not all(_bitwise_equal(results[0], r) for r in results[1:repeat])]
+    result.verdicts["determinism"] = "fail" if differing else "pass"
+    if differing:
+        messages.append(f"determinism: {' and '.join(differing)} returned different bits over {repeat} "
+                        f"identical calls [{call}]")

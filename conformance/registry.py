@@ -128,6 +128,19 @@ def adapter_versions(adapter: Any) -> dict[str, str]:
     return found
 
 
+def adapter_environment(adapter: Any) -> dict[str, str]:
+    """The adapter's own environment facts (its optional ``environment()`` method);
+    a method that raises is recorded as such rather than losing the run."""
+    method = getattr(adapter, "environment", None)
+    if not callable(method):
+        return {}
+    try:
+        facts = method()
+    except Exception as exc:  # noqa: BLE001
+        return {"environment_error": f"{type(exc).__name__}: {exc}"}
+    return {str(k): str(v) for k, v in facts.items()} if isinstance(facts, dict) else {}
+
+
 def list_adapters() -> list[AdapterInfo]:
     """Every registered adapter, sorted by name, with the error that stops it
     importing (None when it imports)."""

@@ -139,11 +139,15 @@ class ReportWriter:
 
 
 def default_meta(*, corpus_id: str, profile: str, dtype: str, adapter: dict, jobs: int,
-                 timeout: float, started: str | None = None, threads_per_job: int | None = 1
-                 ) -> dict[str, Any]:
-    """Top-level report fields apart from summary, cases and finished."""
+                 timeout: float, started: str | None = None, threads_per_job: int | None = 1,
+                 repeat: int = 0) -> dict[str, Any]:
+    """Top-level report fields apart from summary, cases and finished. ``environment``
+    starts as this process's (conformance.environment.detect); the run replaces it with
+    the adapter worker's once the adapter has loaded."""
+    from .environment import detect
+
     return {"suite_version": suite_version(), "corpus_id": corpus_id, "profile": profile,
-            "dtype": dtype, "adapter": adapter, "platform": platform_info(),
+            "dtype": dtype, "adapter": adapter, "platform": platform_info(), "environment": detect(),
             "started": started or utc_now(), "jobs": jobs, "timeout": timeout,
-            "threads_per_job": threads_per_job}
+            "threads_per_job": threads_per_job, "repeat": repeat}
 

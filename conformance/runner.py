@@ -78,6 +78,8 @@ class AdapterInfo:
     versions: dict[str, str] = field(default_factory=dict)
     #: the adapter's own `cases_per_worker` attribute, if it has one (see run())
     cases_per_worker: int | None = None
+    #: the worker's environment once the adapter loaded (conformance.environment.detect)
+    environment: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ worker side
@@ -89,12 +91,14 @@ def _worker(conn: Connection, target: str) -> None:
         from oracle.cases import Case, materialize
 
         from .compare import check
-        from .registry import adapter_name, adapter_versions, load_adapter, resolve
+        from .environment import detect
+        from .registry import adapter_environment, adapter_name, adapter_versions, load_adapter, resolve
 
         adapter = load_adapter(target)
         preferred = getattr(adapter, "cases_per_worker", None)
         info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter),
-                           preferred if isinstance(preferred, int) and preferred > 0 else None)
+                           preferred if isinstance(preferred, int) and preferred > 0 else None,
+                           detect(adapter_environment(adapter)))
     except BaseException as exc:  # report anything, including SystemExit from an adapter import
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         return
@@ -106,10 +110,10 @@ def _worker(conn: Connection, target: str) -> None:
             return
         if message is None:
             return
-        index, case_json, dtype, *given = message  # given: the arrays of a case drawn elsewhere
+        index, case_json, dtype, repeat, *given = message  # given: the arrays of a case drawn elsewhere
         case = Case.from_json(case_json)
         try:
-            result = check(adapter, case, given[0] if given else materialize(case, dtype), dtype)
+            result = check(adapter, case, given[0] if given else materialize(case, dtype), dtype, repeat=repeat)
         except Exception as exc:  # the harness itself failed on this case: report, keep going
             result = CaseResult.for_case(case, dtype, exception={"type": type(exc).__name__,
                                                                   "message": str(exc)})
@@ -197,7 +201,7 @@ def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> Case
 
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
-        cases_per_worker: int | None = None) -> Iterator[tuple[int, CaseResult]]:
+        cases_per_worker: int | None = None, repeat: int = 0) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``threads`` limits the numerical libraries of each worker (None: leave them
@@ -205,6 +209,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     replaced by a fresh one, so that memory a framework keeps per case (compiled
     executables, traced functions) cannot grow with the case set; None takes the
     adapter's own ``cases_per_worker`` attribute if it has one, 0 never replaces.
+    ``repeat`` >= 2 scores the ``determinism`` category (see conformance.compare.check).
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
@@ -236,7 +241,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                     slot.task = pending.popleft()
                     slot.started = time.monotonic()
                     slot.deadline = slot.started + timeout
-                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype))
+                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype, repeat))
             now = time.monotonic()
             busy = [s for s in pool.slots if s.task is not None or not s.ready]
             nearest = min((s.deadline for s in busy), default=now + 1.0)
@@ -332,7 +337,7 @@ class Isolated:
         slot.task = (0, case)
         slot.started = time.monotonic()
         slot.deadline = slot.started + self._pool.timeout
-        slot.conn.send((0, case.to_json(), dtype, materialized))
+        slot.conn.send((0, case.to_json(), dtype, 0, materialized))
         while True:
             outcome = self._step(slot, dtype)
             if outcome is not None:

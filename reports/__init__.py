@@ -34,6 +34,8 @@ __all__ = [
     "layer_table",
     "layer_counts",
     "worst_cases",
+    "environment_line",
+    "environment_differences",
 ]
 
 class ReportError(ValueError):
@@ -151,3 +153,50 @@ def summarize_counts(cases: Iterable[dict]) -> dict[str, int]:
     for case in cases:
         counts[case_verdict(case)] += 1
     return counts
+
+
+def environment_line(report: dict) -> str:
+    """``AMD EPYC (AuthenticAMD), 2 cores; oneDNN ISA avx512; tensorflow oneDNN on; ...``: the
+    facts of ``report["environment"]`` that decide verdicts, in one line ("not recorded" for
+    reports written before it existed)."""
+    env = report.get("environment")
+    if not env:
+        return "not recorded"
+    cpu = env.get("cpu", {})
+    parts = [f"{cpu.get('model', '?')} ({cpu.get('vendor', '?')}), {cpu.get('cores', '?')} cores, "
+             f"ISA {cpu.get('isa', '?')}", f"oneDNN ISA {env.get('onednn_isa', '?')}"]
+    on = {"True": "on", "False": "off"}
+    if "tensorflow" in env:
+        parts.append(f"TensorFlow {env['tensorflow'].get('version', '?')} oneDNN "
+                     f"{on.get(env['tensorflow'].get('onednn'), '?')}")
+    if "torch" in env:
+        t = env["torch"]
+        parts.append(f"PyTorch {t.get('version', '?')} mkldnn {on.get(t.get('mkldnn'), '?')}, "
+                     f"CPU capability {t.get('cpu_capability', '?')}")
+    if "jax" in env:
+        parts.append(f"JAX {env['jax'].get('version', '?')} on {env['jax'].get('backend', '?')}")
+    knobs = env.get("knobs", {})
+    shown = [f"{k}={knobs[k]}" for k in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY",
+                                         "KERAS_BACKEND") if k in knobs]
+    if shown:
+        parts.append(", ".join(shown))
+    blas = env.get("blas") or []
+    if blas:
+        parts.append("BLAS " + ", ".join(f"{b.get('internal_api', '?')} {b.get('version', '')} "
+                                         f"({b.get('num_threads', '?')} threads)".replace("  ", " ")
+                                         for b in blas))
+    for key, value in sorted((env.get("adapter") or {}).items()):
+        parts.append(f"{key} {value}")
+    return "; ".join(parts)
+
+
+def environment_differences(base: dict, new: dict) -> list[tuple[str, str, str]]:
+    """``(field, baseline value, new value)`` for every deciding environment field
+    (conformance.environment.DECIDING, and each adapter fact) that differs between two runs."""
+    from conformance.environment import DECIDING, flatten
+
+    b, n = flatten(base.get("environment") or {}), flatten(new.get("environment") or {})
+    if not b or not n:
+        return []
+    fields = list(DECIDING) + sorted({k for k in (*b, *n) if k.startswith("adapter.")})
+    return [(f, b.get(f, "absent"), n.get(f, "absent")) for f in fields if b.get(f) != n.get(f)]

@@ -90,6 +90,8 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare(base, new, threshold=args.threshold, shared_only=args.shared_only)
     except (ReportError, CompareError) as exc:
         return _fail("compare", exc)
+    for warning in result.warnings:
+        print(f"conv-conformance compare: warning: {warning}", file=sys.stderr)
     text = render(result).rstrip("\n") + "\n"
     _emit(text, None)
     if args.out:

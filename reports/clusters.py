@@ -128,7 +128,7 @@ def clusters(report: dict) -> list[Cluster]:
         if not failing:
             continue
         exc = case.get("exception")
-        raised = [c for c in failing if case["verdicts"][c] != "fail"]
+        raised = [c for c in failing if case["verdicts"][c] in ("error", "timeout", "crash")]
         if exc and raised:
             verdict = max((case["verdicts"][c] for c in raised), key=("error", "timeout", "crash").index)
             msg = signature_message(exc.get("message", ""))
@@ -187,7 +187,8 @@ def _mismatch_clusters(verdict: str, category: str, layer: str,
 
 
 def _mismatch_title(verdict: str, category: str, layer: str, pattern: dict, any_pass: bool) -> str:
-    what = {"fail": "fails", "error": "errors", "timeout": "times out", "crash": "crashes"}[verdict]
+    what = {"fail": "fails", "nondeterministic": "is nondeterministic", "error": "errors",
+            "timeout": "times out", "crash": "crashes"}[verdict]
     if pattern:
         where = "when " + " and ".join(f"{k}={v}" for k, v in pattern.items())
     else:

@@ -32,12 +32,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import CATEGORIES, case_verdict, fmt_ratio, real
+from . import CATEGORIES, case_verdict, environment_differences, environment_line, fmt_ratio, real
 from .markdown import escape
 
 __all__ = ["CompareError", "Change", "Comparison", "compare", "render"]
 
 _ERRORS = frozenset({"error", "timeout", "crash"})
+_FAILS = frozenset({"fail", "nondeterministic"})
 _MAX_ROWS = 50
 RATIO_FLOOR = 0.5
 
@@ -76,6 +77,15 @@ class Comparison:
     ratio_better: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)      # baseline case ids absent from the new run
     added: list[str] = field(default_factory=list)        # new case ids absent from the baseline
+    #: (field, baseline, new) for each deciding environment field that differs (reports.environment_differences)
+    environment: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per deciding environment field the two runs differ in: their verdicts may
+        differ for that reason alone."""
+        return [f"the baseline ran with {name}={b!r}, the new run with {name}={n!r}"
+                for name, b, n in self.environment]
 
     @property
     def regressions(self) -> int:
@@ -87,7 +97,7 @@ class Comparison:
 def _classify(base: str | None, new: str | None) -> str:
     if new == "pass":
         return "newly_passing"
-    if new == "fail" and base in (None, "pass", "unsupported"):
+    if new in _FAILS and base in (None, "pass", "unsupported"):
         return "newly_failing"
     if new in _ERRORS and base not in _ERRORS:
         return "newly_erroring"
@@ -117,7 +127,7 @@ def compare(base: dict, new: dict, *, threshold: float = 2.0, shared_only: bool 
             f"the runs use different case sets: baseline corpus id {base['corpus_id']!r} "
             f"(profile {base['profile']}), new corpus id {new['corpus_id']!r} (profile {new['profile']}). "
             "Rerun with the baseline's profile, or pass --shared-only to compare only the cases both runs hold.")
-    result = Comparison(base, new, threshold, shared_only)
+    result = Comparison(base, new, threshold, shared_only, environment=environment_differences(base, new))
     base_cases = {c["id"]: c for c in base["cases"]}
     new_cases = {c["id"]: c for c in new["cases"]}
     result.missing = sorted(set(base_cases) - set(new_cases))
@@ -144,7 +154,8 @@ def _run_line(label: str, report: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in sorted(report["adapter"]["versions"].items()) if v)
     return (f"**{label}**: {escape(report['adapter']['name'])} ({escape(versions) or 'no versions'}), "
             f"profile {escape(report['profile'])}, {report['dtype']}, corpus `{escape(report['corpus_id'], None)}`, "
-            f"{report['summary']['cases']} cases, {case_totals(report)}, started {report['started']}.  ")
+            f"{report['summary']['cases']} cases, {case_totals(report)}, started {report['started']}; "
+            f"environment: {escape(environment_line(report), 600)}.  ")
 
 
 def case_totals(report: dict) -> str:
@@ -153,7 +164,8 @@ def case_totals(report: dict) -> str:
     for c in report["cases"]:
         v = case_verdict(c)
         counts[v] = counts.get(v, 0) + 1
-    bad = [f"{counts[v]} {v}" for v in ("fail", "error", "timeout", "crash", "unsupported") if counts.get(v)]
+    bad = [f"{counts[v]} {v}" for v in ("fail", "nondeterministic", "error", "timeout", "crash", "unsupported")
+           if counts.get(v)]
     return ", ".join(bad) if bad else "all pass"
 
 
@@ -201,6 +213,12 @@ def render(result: Comparison) -> str:
              + (" (--shared-only: cases in only one run are ignored)" if result.shared_only else "")
              + f". Ratio changes count when the worst error ratio changes by a factor of "
              f"{result.threshold:g} or more and is above {RATIO_FLOOR:g} after (worse) or before (better).", ""]
+    if result.warnings:
+        lines += ["**Warning: the runs differ in environment fields that decide verdicts**, so a change "
+                  "below may come from the machine, not the implementation:", ""]
+        lines += [f"- {escape(w, 300)}" for w in result.warnings] + [""]
+    elif not (result.base.get("environment") and result.new.get("environment")):
+        lines += ["Note: a run without a recorded environment: whether the machines differ is unknown.", ""]
     if result.base["dtype"] != result.new["dtype"]:
         lines += [f"Note: the runs use different dtypes ({result.base['dtype']} vs {result.new['dtype']}).", ""]
     rows = [("newly failing", _cases(result.newly_failing), "yes"),

@@ -18,7 +18,9 @@ from typing import Any
 
 import jinja2
 
-from . import CATEGORIES, FAILING, VERDICTS, case_verdict, fmt_ratio, layer_table, real
+from conformance.environment import flatten
+
+from . import CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real
 from .clusters import Cluster, arguments, clusters
 
 __all__ = ["render", "environment", "heatmap", "reproducer", "heat_color"]
@@ -34,7 +36,7 @@ def environment() -> jinja2.Environment:
     env.filters["ratio"] = fmt_ratio
     env.filters["heat"] = heat_color
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
-    env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS)
+    env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, environment_line=environment_line)
     return env
 
 
@@ -155,7 +157,11 @@ def render(report: dict) -> str:
               "members": [_member_view(report, cl, m) for m in cl.members[:_MAX_MEMBERS]],
               "more": [m.case["id"] for m in cl.members[_MAX_MEMBERS:]]} for cl in found]
     template = environment().get_template("report.html")
-    return template.render(report=report, summary=report["summary"], table=layer_table(report),
+    table = layer_table(report)
+    return template.render(report=report, summary=report["summary"], table=table,
+                           categories=[c for c in CATEGORIES if any(c in row for row in table.values())],
                            heatmap=heatmap(report), clusters=views,
                            versions=sorted(report["adapter"]["versions"].items()),
+                           environment_line=environment_line(report),
+                           environment_fields=sorted(flatten(report.get("environment") or {}).items()),
                            suite_version=report["suite_version"])

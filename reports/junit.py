@@ -68,8 +68,8 @@ def to_element(report: dict) -> ET.Element:
                                time=f"{seconds / len(verdicts):.6f}")
             tally["tests"] += 1
             message = _clean(case.get("message") or verdict)
-            if verdict == "fail":
-                el = ET.SubElement(tc, "failure", message=message, type="fail")
+            if verdict in ("fail", "nondeterministic"):
+                el = ET.SubElement(tc, "failure", message=message, type=verdict)
                 tally["failures"] += 1
             elif verdict in ("error", "timeout", "crash"):
                 exc = case.get("exception") or {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from . import CATEGORIES, VERDICTS, fmt_ratio, layer_table, worst_cases
+from . import CATEGORIES, VERDICTS, environment_line, fmt_ratio, layer_table, worst_cases
 from .clusters import clusters
 
 __all__ = ["render", "escape", "counts_cell", "header"]
@@ -49,7 +49,8 @@ def header(report: dict) -> list[str]:
         f"Profile **{escape(report['profile'])}**, dtype **{report['dtype']}**, "
         f"{report['summary']['cases']} cases, corpus `{escape(report['corpus_id'], None)}`, "
         f"suite {escape(report['suite_version'])}, {report['started']}.  ",
-        f"Versions: {escape(versions) or 'not reported'}.",
+        f"Versions: {escape(versions) or 'not reported'}.  ",
+        f"Environment: {escape(environment_line(report), 600)}.",
         "",
     ]
 
@@ -59,7 +60,7 @@ def render(report: dict) -> str:
     summary = report["summary"]
     lines = header(report)
     lines += ["| " + " | ".join(VERDICTS) + " |", "|" + "---:|" * len(VERDICTS),
-              "| " + " | ".join(str(summary["counts"][v]) for v in VERDICTS) + " |", ""]
+              "| " + " | ".join(str(summary["counts"].get(v, 0)) for v in VERDICTS) + " |", ""]
 
     table = layer_table(report)
     cats = [c for c in CATEGORIES if any(c in row for row in table.values())]

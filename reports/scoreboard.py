@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from . import FAILING, VERDICTS, layer_counts, worst_verdict
+from . import FAILING, VERDICTS, environment_line, layer_counts, worst_verdict
 from .html import environment
 from .markdown import counts_cell, escape
 
@@ -72,7 +72,7 @@ def render_markdown(reports: list[dict]) -> str:
     for label, r in zip(data["labels"], reports):
         lines.append(f"- **{escape(label)}**: profile {escape(r['profile'])}, {r['dtype']}, "
                      f"corpus `{escape(r['corpus_id'], None)}`, {escape(_versions(r)) or 'no versions reported'}, "
-                     f"{r['started']}")
+                     f"{r['started']}; environment: {escape(environment_line(r), 600)}")
     if len({r["corpus_id"] for r in reports}) > 1:
         lines += ["", "Note: the runs use different case sets (corpus ids differ), so counts "
                       "are not directly comparable."]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import reference
+from conformance import environment
 
 
 def onednn_one_channel_corner(spec: dict, input_shape) -> bool:
@@ -41,3 +42,49 @@ def conv3d_transpose_input_gradient_corner(spec: dict) -> bool:
     cfg = spec["config"]
     return spec["class_name"] == "Conv3DTranspose" and (
         cfg["padding"] == "same" or max(cfg["output_padding"] or [0]) > 0)
+
+
+# ---------------------------------------------------------------- the environment
+# Which CPU kernels run decides several divergences. Each predicate below asks the
+# framework itself (conformance.environment), so a condition holds on every machine:
+# Intel or AMD, with or without AVX-512, oneDNN on or off (TF_ENABLE_ONEDNN_OPTS),
+# and with oneDNN capped by ONEDNN_MAX_CPU_ISA.
+
+def tf_onednn() -> bool:
+    """TensorFlow runs its oneDNN kernels in this process (on by default where the CPU has
+    AVX-512 VNNI/BF16 or AMX; TF_ENABLE_ONEDNN_OPTS overrides)."""
+    import tensorflow  # noqa: F401 - the state is TensorFlow's own, read after import
+
+    return bool(environment.tensorflow_onednn())
+
+
+def tf_native_kernels(dtype: str) -> bool:
+    """TensorFlow's own (Eigen) CPU kernels compute this dtype: float64 always, float32 when
+    oneDNN is off. They take NHWC only, equal depthwise strides only and no dilated
+    transposed convolution (docs/divergences.md K1, K4, K5, K7, T1, T7); oneDNN's float32
+    kernels lift those limits."""
+    return dtype == "float64" or (dtype == "float32" and not tf_onednn())
+
+
+def onednn_avx512(framework: str) -> bool:
+    """`framework`'s oneDNN kernels run and dispatch to AVX-512 (the CPU has it and
+    ONEDNN_MAX_CPU_ISA does not cap it): the ISA where O1 returns unwritten memory."""
+    if framework == "tensorflow":
+        active = tf_onednn()
+    else:
+        import torch  # noqa: F401 - the state is PyTorch's own, read after import
+
+        active = bool(environment.torch_mkldnn())
+    return active and environment.onednn_isa() == "avx512"
+
+
+def onednn_bf16_missing() -> bool:
+    """TensorFlow runs oneDNN below AVX-512 (an AVX2-only CPU with TF_ENABLE_ONEDNN_OPTS=1, or
+    ONEDNN_MAX_CPU_ISA=AVX2): oneDNN has no bfloat16 convolution there and TF raises AbortedError
+    ("could not create a primitive descriptor", docs/divergences.md O2)."""
+    return tf_onednn() and environment.onednn_isa() != "avx512"
+
+
+def environment_summary() -> str:
+    """One line naming what the conditions above read, for test ids and messages."""
+    return f"oneDNN ISA {environment.onednn_isa()}, CPU {environment.cpu_info()['vendor']}"

@@ -22,8 +22,10 @@ import reference
 from conformance import Unsupported
 from conformance.compare import cast, compare
 from oracle.tolerance import allowed_errors
+from oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
-                                     onednn_one_channel_corner)
+                                     onednn_avx512, onednn_bf16_missing, onednn_one_channel_corner,
+                                     tf_native_kernels)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -34,6 +36,7 @@ ADAPTERS = {
     "jax": ("jax", "conformance.adapters.jax:JaxAdapter", pytest.mark.jax),
 }
 _instances: dict[str, object] = {}
+pytestmark = pytest.mark.kernels
 
 
 def adapter(name: str):
@@ -59,36 +62,41 @@ def _cf(cfg: dict) -> bool:
 def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     """Why `name` is known to differ from Keras 3 semantics on this case, or None.
 
-    Each condition is exact: it was measured on this machine (CPU builds of
-    TensorFlow 2.21 / Keras 3.15.1, tf-keras 2.21, torch 2.13, jax 0.10.2).
+    Each condition is exact and deterministic: it was measured on CPU builds of
+    TensorFlow 2.21 / Keras 3.15.1, tf-keras 2.21, torch 2.13, jax 0.10.2, with oneDNN
+    on and off and its ISA capped at AVX2 (tests.framework_corners reads the environment).
+    O1, which is not deterministic, is pinned by :func:`nondeterministic` instead.
     """
     spec = reference.normalize(spec)
     cls, cfg = spec["class_name"], spec["config"]
     fam, rank = reference.LAYERS[cls].family, reference.LAYERS[cls].rank
     act = cfg.get("activation")
     tf = name in ("keras", "tf-keras")
-    f64 = dtype == "float64"  # float32 runs through oneDNN, which lifts several CPU limits
-    if tf and f64 and fam in ("conv", "separable") and rank < 3 and _cf(cfg) and cfg.get("groups", 1) == 1:
-        return "TF CPU float64: Conv1D/Conv2D/SeparableConv channels_first raise UnimplementedError (NHWC only)"
-    if name == "tf-keras" and f64 and fam == "conv" and rank == 3 and _cf(cfg):
-        return "TF CPU float64: Conv3D channels_first raises InvalidArgumentError (Keras 2 has no XLA fallback)"
-    if tf and f64 and fam == "conv_transpose" and _cf(cfg):
-        return "TF CPU float64: Conv*Transpose with channels_first raises InvalidArgumentError"
-    if name == "keras" and f64 and fam == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
-        return "TF CPU float64: Conv*Transpose with dilation_rate > 1 raises (Keras 3)"
+    f64 = dtype == "float64"
+    # TF's own CPU kernels (float64; float32 with oneDNN off) lack NCHW, unequal depthwise strides
+    # and dilated transposed convolutions; oneDNN's float32 kernels have them
+    native = tf and tf_native_kernels(dtype)
+    if native and fam in ("conv", "separable") and rank < 3 and _cf(cfg) and cfg.get("groups", 1) == 1:
+        return "TF native CPU kernels: Conv1D/Conv2D/SeparableConv channels_first raise UnimplementedError (NHWC only)"
+    if name == "tf-keras" and native and fam == "conv" and rank == 3 and _cf(cfg):
+        return "TF native CPU kernels: Conv3D channels_first raises InvalidArgumentError (Keras 2 has no XLA fallback)"
+    if native and fam == "conv_transpose" and _cf(cfg):
+        return "TF native CPU kernels: Conv*Transpose with channels_first raises InvalidArgumentError"
+    if name == "keras" and native and fam == "conv_transpose" and max(cfg["dilation_rate"]) > 1:
+        return "TF native CPU kernels: Conv*Transpose with dilation_rate > 1 raises (Keras 3)"
     if tf and fam == "conv_transpose" and cfg["padding"] == "same" and cfg["output_padding"] is not None \
             and any((d * (k - 1) + 1) % 2 + op == 0 for k, d, op in
                     zip(cfg["kernel_size"], cfg["dilation_rate"], cfg["output_padding"])):
         return "TF: conv_transpose cannot produce length (n-1)*s ('same', K%2 + output_padding == 0)"
-    if tf and f64 and fam in ("depthwise", "separable") and rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
-        return "TF: DepthwiseConv2dNative needs equal strides in both spatial dimensions"
+    if native and fam in ("depthwise", "separable") and rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
+        return "TF native CPU kernels: DepthwiseConv2dNative needs equal strides in both spatial dimensions"
     if name == "tf-keras" and fam in ("depthwise", "separable") and max(cfg["strides"]) > 1 \
             and max(cfg["dilation_rate"]) > 1:
         return "Keras 2 rejects strides > 1 with dilation_rate > 1 for Depthwise/SeparableConv"
     if name == "tf-keras" and cls == "Conv3DTranspose" and max(cfg["dilation_rate"]) > 1:
         return "Keras 2 Conv3DTranspose ignores dilation_rate in its output length"
-    if name == "tf-keras" and f64 and cls == "DepthwiseConv1D" and _cf(cfg):
-        return ("Keras 2 DepthwiseConv1D channels_first at float64 raises UnimplementedError "
+    if name == "tf-keras" and native and cls == "DepthwiseConv1D" and _cf(cfg):
+        return ("Keras 2 DepthwiseConv1D channels_first on TF's native kernels raises UnimplementedError "
                 "(DepthwiseConv2dNative on CPU is NHWC only; Keras 3 and Keras 2 DepthwiseConv2D run it)")
     if name == "tf-keras" and cls == "ZeroPadding1D" and _cf(cfg):
         return "Keras 2 ZeroPadding1D takes no data_format (channels_last only)"
@@ -98,9 +106,6 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         if out[1] > 1 and out[-1] == out[1]:
             return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
                     "when its length equals the channel count")
-    if name in ("keras", "tf-keras", "torch") and dtype == "float32" and onednn_one_channel_corner(spec, shape):
-        return ("oneDNN float32 2-D convolution with one input channel, strides[0] < strides[1] and output "
-                "width 1 can return memory it never wrote (TF and PyTorch both)")
     if tf and dtype != "float32" and conv3d_same_stride_beyond_kernel(spec, shape):
         return "TF Conv3D 'same' at float64/float16: wrong values where the stride exceeds the kernel span (K14)"
     if tf and conv3d_transpose_input_gradient_corner(spec):
@@ -122,6 +127,20 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         return "TF: ResizeArea has no registered gradient"
     if tf and fam == "upsampling" and cfg.get("interpolation") == "bicubic":
         return "TF bicubic (ResizeBicubic): float32 coefficient table, edge taps clamped, not renormalised"
+    return None
+
+
+def nondeterministic(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
+    """Why `name` is known to return different, wrong results on identical calls here, or None.
+
+    docs/divergences.md O1: oneDNN's float32 2-D convolution dispatched to AVX-512 (TensorFlow
+    with oneDNN on, PyTorch's mkldnn) with one input channel, strides[0] < strides[1] and output
+    width 1 returns memory it never wrote. Not seen with oneDNN off or capped at AVX2.
+    """
+    framework = {"keras": "tensorflow", "tf-keras": "tensorflow", "torch": "torch"}.get(name)
+    if framework and dtype == "float32" and onednn_one_channel_corner(spec, shape) and onednn_avx512(framework):
+        return (f"oneDNN (AVX-512) float32 2-D convolution with one input channel, strides[0] < strides[1] "
+                f"and output width 1 returns unwritten memory ({framework})")
     return None
 
 
@@ -239,12 +258,30 @@ def test_matches_reference(name, case, dtype, request):
             adapter(name).forward(spec, cast(np.zeros(shape), dtype),
                                   {k: cast(np.zeros(s), dtype) for k, s in reference.weight_shapes(spec, shape).items()})
         return
+    if nondeterministic(name, spec, shape, dtype):
+        _check_nondeterministic(name, spec, shape, dtype)
+        return
     reason = divergence(name, spec, shape, dtype)
     if name == "tf-keras" and case in _KERAS2_SEMANTICS:
         reason = _KERAS2_SEMANTICS[case]
     if reason:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     _check(name, spec, shape, dtype)
+
+
+def _check_nondeterministic(name: str, spec: dict, shape: tuple, dtype: str) -> None:
+    """The harness's own check never passes O1. Its verdict is `nondeterministic` when the
+    calls it makes differ (in a fresh process the first call differs from the later ones: 2.7
+    against 8.9e24 for torch here) and `fail` once the unwritten memory it returns has settled
+    within the process, as it does after other convolutions ran; so either is expected, and a
+    `nondeterministic` one must show the values each call returned."""
+    from conformance.compare import check
+
+    case = make_case(reference.normalize(spec), shape, "valid")
+    result = check(adapter(name), case, materialize(case, dtype), dtype)
+    assert result.verdicts["output"] in ("nondeterministic", "fail"), (result.verdicts, result.message)
+    if result.verdicts["output"] == "nondeterministic":
+        assert "identical calls" in result.message
 
 
 # ---------------------------------------------------------------- drawn configurations
@@ -259,7 +296,8 @@ _DRAWN_ACTIVATIONS = tuple(a for a in SMOOTH_ACTIVATIONS if a not in ("glu",))
        dtype=st.sampled_from(["float64", "float32"]))
 def test_drawn_configurations_match_reference(name, drawn, seed, dtype):
     spec, shape = drawn.spec, drawn.input_shape
-    assume(_declines(name, spec) is None and divergence(name, spec, shape, dtype) is None)
+    assume(_declines(name, spec) is None and divergence(name, spec, shape, dtype) is None
+           and nondeterministic(name, spec, shape, dtype) is None)
     cfg = reference.normalize(spec)["config"]
     if name == "tf-keras":
         assume(cfg.get("activation") != "hard_sigmoid")
@@ -309,8 +347,11 @@ def test_versions_name_the_framework(name):
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("name", _params())
-def test_low_precision_dtypes(name, dtype):
+def test_low_precision_dtypes(name, dtype, request):
     spec, shape = CASES["conv2d-same-stride-relu"]
+    if name in ("keras", "tf-keras") and dtype == "bfloat16" and onednn_bf16_missing():
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="TF oneDNN below AVX-512 has no bfloat16 convolution: AbortedError (O2)"))
     _check(name, spec, shape, dtype)
 
 

@@ -167,7 +167,8 @@ def test_wrong_shape_fails_shape_and_output(valid):
 def test_raising_adapter_is_error_with_exception(valid):
     r = check(broken.Raises(), *valid, "float32")
     assert r.verdicts == {"shape": "error", "output": "error", "gradient": "error"}
-    assert r.exception == {"type": "RuntimeError", "message": "deliberate failure in forward"}
+    assert r.exception == {"type": "RuntimeError", "summary": "RuntimeError: deliberate failure in forward",
+                           "message": "deliberate failure in forward"}
 
 
 def test_declining_adapter_is_unsupported(valid):

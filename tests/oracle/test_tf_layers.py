@@ -9,7 +9,7 @@ import reference
 pytest.importorskip("tensorflow")
 from oracle import tf_layers  # noqa: E402
 
-pytestmark = pytest.mark.tensorflow
+pytestmark = [pytest.mark.tensorflow, pytest.mark.kernels]
 
 FLAVOURS = [pytest.param("keras3", id="keras3"),
             pytest.param("keras2", id="keras2", marks=pytest.mark.tf_keras)]
