@@ -33,9 +33,9 @@ import sys
 import tempfile
 import time
 
-from conformance.report import ReportWriter, default_meta
-from conformance.runner import run
-from oracle.cases import case_set, corpus_id
+from conv_conformance.conformance.report import ReportWriter, default_meta
+from conv_conformance.conformance.runner import run
+from conv_conformance.oracle.cases import case_set, corpus_id
 
 
 def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
@@ -62,9 +62,9 @@ def timed_run(target: str, cases: list, jobs: int, dtype: str) -> dict:
 def peak_rss(copies: int, profile: str, target: str = "reference") -> dict:
     """Peak RSS (MiB) of a run of `target` over ``copies`` times the case set, in a fresh process."""
     code = ("import json, resource, sys, tempfile\n"
-            "from conformance.report import ReportWriter, default_meta\n"
-            "from conformance.runner import run\n"
-            "from oracle.cases import case_set\n"
+            "from conv_conformance.conformance.report import ReportWriter, default_meta\n"
+            "from conv_conformance.conformance.runner import run\n"
+            "from conv_conformance.oracle.cases import case_set\n"
             f"cases = case_set({profile!r}) * {copies}\n"
             "with tempfile.TemporaryDirectory() as out:\n"
             "    w = ReportWriter(out, default_meta(corpus_id='x', profile='bench', dtype='float32',\n"

@@ -20,7 +20,7 @@ import tracemalloc
 
 import numpy as np
 
-import reference
+from conv_conformance import reference
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

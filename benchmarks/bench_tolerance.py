@@ -34,17 +34,17 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracle"))
 
-import reference  # noqa: E402
-from conformance.compare import compare  # noqa: E402
-from oracle import cases  # noqa: E402
-from oracle.tolerance import _with  # noqa: E402  (a spec with some config values replaced)
+from conv_conformance import reference  # noqa: E402
+from conv_conformance.conformance.scoring import score  # noqa: E402
+from conv_conformance.oracle import cases  # noqa: E402
+from conv_conformance.oracle.tolerance import _with  # noqa: E402  (a spec with some config values replaced)
 
 _ARITHMETIC = ("conv", "conv_transpose", "depthwise", "separable")
 
 
 def _ratio(actual, expected, allowed) -> float:
-    """The harness's own worst error ratio (conformance.compare)."""
-    return compare("x", actual, expected, allowed, call="").ratio
+    """The harness's own worst error ratio (conformance.scoring)."""
+    return score("x", actual, expected, allowed, call="").ratio
 
 
 def soundness(valid, dtype: str) -> None:
@@ -124,7 +124,7 @@ def _worst_float32_evaluation(case, m, index) -> tuple[float, str] | None:
     each addition rounded, then the activation correctly rounded) over the natural, reversed
     and sorted orders and a beam search for the worst order; None for layers that are not
     one sum of products per element or whose activation acts on rows."""
-    from reference.activations import activate
+    from conv_conformance.reference.activations import activate
 
     spec = reference.normalize(case.spec)
     act = spec["config"]["activation"]

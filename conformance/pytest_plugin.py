@@ -59,7 +59,7 @@ class _CaseSet:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        from oracle.cases import case_set
+        from conv_conformance.oracle.cases import case_set
 
         cases = case_set(config.getoption("conv_profile"), layers=_layers(config))
         parent = _Cases.from_parent(session, name=_COLLECTOR, nodeid=_COLLECTOR)
@@ -104,9 +104,9 @@ class CaseItem(pytest.Item):
         self.add_marker("conv_case")
 
     def runtest(self) -> None:
-        from oracle.cases import materialize
+        from conv_conformance.oracle.cases import materialize
 
-        from .compare import FAILING, check
+        from .scoring import FAILING, check
 
         dtype = self.config.getoption("conv_dtype")
         result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import CATEGORIES, FAILING, VERDICTS, CaseResult
+from .scoring import CATEGORIES, FAILING, VERDICTS, CaseResult
 
 __all__ = ["SCHEMA_VERSION", "ReportWriter", "jsonable", "platform_info", "utc_now", "suite_version",
            "default_meta"]

@@ -4,8 +4,8 @@ Adapter code never runs in the process that holds the results. Each of the
 ``jobs`` slots is one :class:`multiprocessing.Process` (spawn start method)
 connected by a :func:`multiprocessing.Pipe`: the worker loads the adapter once,
 then receives small messages ``(index, case JSON, dtype)``, materializes the
-case itself from its seed, scores it with :func:`conformance.compare.check`
-and sends back the :class:`~conformance.compare.CaseResult`.
+case itself from its seed, scores it with :func:`conformance.scoring.check`
+and sends back the :class:`~conformance.scoring.CaseResult`.
 
 The parent waits on every pipe and process sentinel at once
 (:func:`multiprocessing.connection.wait`) with the nearest case deadline as
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Iterator, Sequence
 
-from .compare import CaseResult, describe_call
+from .scoring import CaseResult, describe_call
 
 __all__ = ["run", "Isolated", "WorkerStartError", "AdapterInfo"]
 
@@ -88,9 +88,9 @@ def _worker(conn: Connection, target: str) -> None:
     """Worker process main loop: load the adapter, then score cases until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     try:
-        from oracle.cases import Case, materialize
+        from conv_conformance.oracle.cases import Case, materialize
 
-        from .compare import check
+        from .scoring import check
         from .environment import detect
         from .registry import adapter_environment, adapter_name, adapter_versions, load_adapter, resolve
 
@@ -209,7 +209,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     replaced by a fresh one, so that memory a framework keeps per case (compiled
     executables, traced functions) cannot grow with the case set; None takes the
     adapter's own ``cases_per_worker`` attribute if it has one, 0 never replaces.
-    ``repeat`` >= 2 scores the ``determinism`` category (see conformance.compare.check).
+    ``repeat`` >= 2 scores the ``determinism`` category (see conformance.scoring.check).
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On

@@ -34,8 +34,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-import reference
-from reference import InvalidConfig
+from conv_conformance import reference
+from conv_conformance.reference import InvalidConfig
 
 from . import tolerance
 

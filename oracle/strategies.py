@@ -19,8 +19,8 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 from hypothesis import assume, strategies as st
 
-import reference
-from reference import InvalidConfig
+from conv_conformance import reference
+from conv_conformance.reference import InvalidConfig
 
 from .cases import SHAPE_MODES, NoInputShape, draw_array, input_shape_for, mutations
 from .tolerance import unit_roundoff

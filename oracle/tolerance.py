@@ -76,8 +76,8 @@ import functools
 
 import numpy as np
 
-import reference
-from reference.activations import activate, activate_vjp
+from conv_conformance import reference
+from conv_conformance.reference.activations import activate, activate_vjp
 
 __all__ = ["SAFETY", "DTYPES", "unit_roundoff", "gamma", "allowed_errors"]
 

@@ -131,7 +131,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from conformance.cli import build_parser
+    from conv_conformance.conformance.cli import build_parser
 
     parser, sub = build_parser()
     add_commands(sub)

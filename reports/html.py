@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from conformance.environment import flatten
+from conv_conformance.conformance.environment import flatten
 
 from . import CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real
 from .clusters import Cluster, arguments, clusters
@@ -94,7 +94,7 @@ def _case_json(case: dict) -> dict | None:
     if "seed" in case and "gradient" in case:
         return {**record, "seed": case["seed"], "gradient": case["gradient"]}
     try:
-        from oracle.cases import make_case
+        from conv_conformance.oracle.cases import make_case
 
         rebuilt = make_case(case["spec"], case["input_shape"], case["kind"])
     except Exception:  # a spec the oracle cannot rebuild: the script rebuilds it itself
@@ -110,18 +110,18 @@ def reproducer(report: dict, case: dict) -> str:
     dtype = case["dtype"]
     found = _case_json(case)
     if found is not None:
-        build = ["from oracle.cases import Case, materialize", "",
+        build = ["from conv_conformance.oracle.cases import Case, materialize", "",
                  f"case = Case.from_json({_literal(found)})"]
     else:
-        build = ["from oracle.cases import make_case, materialize", "",
+        build = ["from conv_conformance.oracle.cases import make_case, materialize", "",
                  f"case = make_case({_literal(case['spec'])},",
                  f"                 {case['input_shape']!r}, {case['kind']!r})",
                  f"assert case.id == {case['id']!r}, case.id"]
     return "\n".join([
         f"# Reproduce case {case['id']} ({case['layer']}, {dtype}) with adapter {adapter!r}.",
-        "# Run from a checkout of the suite with the adapter importable.",
-        "from conformance.compare import cast, check",
-        "from conformance.registry import load_adapter",
+        "# Run where conv-conformance is installed and the adapter is importable.",
+        "from conv_conformance.conformance.scoring import cast, check",
+        "from conv_conformance.conformance.registry import load_adapter",
         *build,
         f"m = materialize(case, {dtype!r})",
         f"adapter = load_adapter({adapter!r})",

@@ -1,8 +1,8 @@
 """Framework-independent conditions of divergences that more than one test table uses."""
 from __future__ import annotations
 
-import reference
-from conformance import environment
+from conv_conformance import reference
+from conv_conformance.conformance import environment
 
 
 def onednn_one_channel_corner(spec: dict, input_shape) -> bool:

@@ -6,7 +6,7 @@ formulas themselves live in ``reference.shapes``.
 """
 from __future__ import annotations
 
-from reference import shapes
+from conv_conformance.reference import shapes
 
 __all__ = ["conv_pads", "transpose_windows", "amounts", "sizes", "plain_float"]
 

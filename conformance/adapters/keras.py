@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracle import tf_layers
+from conv_conformance.oracle import tf_layers
 
 from ._geometry import plain_float
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import reference
+from conv_conformance import reference
 
 __all__ = ["ReferenceAdapter"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import Unsupported
+from conv_conformance.conformance import Unsupported
 
 from .keras import KerasAdapter
 

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-import reference
-from conformance import Unsupported
+from conv_conformance import reference
+from conv_conformance.conformance import Unsupported
 from . import _geometry
 
 __all__ = ["TorchAdapter"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.cases import case_set
+from conv_conformance.oracle.cases import case_set
 
 BROKEN = "tests.conformance.fixtures.broken"
 SCHEMA = Path(__file__).resolve().parents[2] / "reports" / "schema.json"

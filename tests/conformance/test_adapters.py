@@ -1,7 +1,7 @@
 """The shipped framework adapters (keras, tf-keras, torch, jax) against the reference.
 
 Every value is compared with ``reference.forward`` / ``reference.vjp`` through
-the harness's one comparison routine (``conformance.compare.compare``) with
+the harness's one comparison routine (``conformance.scoring.score``) with
 the allowed error of ``oracle.tolerance.allowed_errors``: rounding in the
 case's dtype and nothing else. Inputs are drawn in the case dtype, so the
 reference sees exactly what the adapter sees.
@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-import reference
-from conformance import Unsupported
-from conformance.compare import cast, compare
-from oracle.tolerance import allowed_errors
-from oracle.cases import make_case, materialize
+from conv_conformance import reference
+from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance.scoring import cast, score
+from conv_conformance.oracle.tolerance import allowed_errors
+from conv_conformance.oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
                                      onednn_avx512, onednn_bf16_missing, onednn_one_channel_corner,
                                      tf_native_kernels)
@@ -30,10 +30,10 @@ from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
 ADAPTERS = {
-    "keras": ("tensorflow", "conformance.adapters.keras:KerasAdapter", pytest.mark.tensorflow),
-    "tf-keras": ("tf_keras", "conformance.adapters.tf_keras:TfKerasAdapter", pytest.mark.tf_keras),
-    "torch": ("torch", "conformance.adapters.torch:TorchAdapter", pytest.mark.torch),
-    "jax": ("jax", "conformance.adapters.jax:JaxAdapter", pytest.mark.jax),
+    "keras": ("tensorflow", "conv_conformance.conformance.adapters.keras:KerasAdapter", pytest.mark.tensorflow),
+    "tf-keras": ("tf_keras", "conv_conformance.conformance.adapters.tf_keras:TfKerasAdapter", pytest.mark.tf_keras),
+    "torch": ("torch", "conv_conformance.conformance.adapters.torch:TorchAdapter", pytest.mark.torch),
+    "jax": ("jax", "conv_conformance.conformance.adapters.jax:JaxAdapter", pytest.mark.jax),
 }
 _instances: dict[str, object] = {}
 pytestmark = pytest.mark.kernels
@@ -219,13 +219,13 @@ def _check(name: str, spec: dict, shape: tuple, dtype: str, seed: int = 0) -> No
     expected = reference.vjp(spec, x64, w64, g64)
     allowed_y, allowed_g = allowed_errors(spec, x64, w64, g64, dtype)
     call = f"{name}: {spec['class_name']}({spec['config']}) on {shape} {dtype}"
-    out = compare("out", a.forward(spec, cast(x, dtype), {k: cast(v, dtype) for k, v in w.items()}),
+    out = score("out", a.forward(spec, cast(x, dtype), {k: cast(v, dtype) for k, v in w.items()}),
                   y, allowed_y, call=call)
     assert out.passed, out.message
     grads = a.vjp(spec, cast(x, dtype), {k: cast(v, dtype) for k, v in w.items()}, cast(g, dtype))
     assert set(grads) == set(expected), f"vjp returned {sorted(grads)}, should be {sorted(expected)} [{call}]"
     for key in expected:
-        c = compare(f"grad[{key!r}]", grads[key], expected[key], allowed_g[key], call=call)
+        c = score(f"grad[{key!r}]", grads[key], expected[key], allowed_g[key], call=call)
         assert c.passed, c.message
 
 
@@ -275,7 +275,7 @@ def _check_nondeterministic(name: str, spec: dict, shape: tuple, dtype: str) -> 
     against 8.9e24 for torch here) and `fail` once the unwritten memory it returns has settled
     within the process, as it does after other convolutions ran; so either is expected, and a
     `nondeterministic` one must show the values each call returned."""
-    from conformance.compare import check
+    from conv_conformance.conformance.scoring import check
 
     case = make_case(reference.normalize(spec), shape, "valid")
     result = check(adapter(name), case, materialize(case, dtype), dtype)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import registry
-from conformance.cli import build_parser, main
-from oracle.cases import case_set, corpus_id
+from conv_conformance.conformance import registry
+from conv_conformance.conformance.cli import build_parser, main
+from conv_conformance.oracle.cases import case_set, corpus_id
 from tests.conformance.conftest import BROKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_reference_smoke_is_conformant_and_the_report_is_valid(tmp_path, validat
     assert summary["by_category"]["output"]["pass"] == valid
     assert summary["by_category"]["error_behaviour"]["pass"] == len(cases) - valid
     assert report["adapter"] == {"name": "reference",
-                                 "target": "conformance.adapters.reference:ReferenceAdapter",
+                                 "target": "conv_conformance.conformance.adapters.reference:ReferenceAdapter",
                                  "versions": report["adapter"]["versions"]}
     assert report["jobs"] == 2 and report["profile"] == "smoke" and report["dtype"] == "float32"
     assert not (tmp_path / "report.partial.jsonl").exists()
@@ -93,7 +93,7 @@ def test_unknown_layer_lists_the_valid_ones(capsys):
 
 
 def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report):
-    code = "import sys; from conformance.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from conv_conformance.conformance.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code, "run", "--adapter", f"{BROKEN}:Hangs",
                              "--layers", "ZeroPadding1D,Cropping1D", "--out", str(tmp_path)],
@@ -117,12 +117,12 @@ def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report)
 
 def test_list_adapters(monkeypatch, capsys):
     monkeypatch.setattr(registry, "_entry_points",
-                        lambda: {"reference": "conformance.adapters.reference:ReferenceAdapter",
+                        lambda: {"reference": "conv_conformance.conformance.adapters.reference:ReferenceAdapter",
                                  "gone": "no_such_module_xyz:A"})
     assert main(["list-adapters"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("gone       no_such_module_xyz:A  [not importable: Cannot import module")
-    assert lines[1] == "reference  conformance.adapters.reference:ReferenceAdapter  [ok]"
+    assert lines[1] == "reference  conv_conformance.conformance.adapters.reference:ReferenceAdapter  [ok]"
 
 
 def test_parser_is_extensible():
@@ -134,7 +134,7 @@ def test_parser_is_extensible():
 
 
 def test_export_writes_the_case_set(tmp_path):
-    pytest.importorskip("oracle.export")
+    pytest.importorskip("conv_conformance.oracle.export")
     assert main(["export", "--profile", "smoke", str(tmp_path / "corpus")]) == 0
     index = [p for p in (tmp_path / "corpus").rglob("*.json")]
     assert index, "export wrote no JSON index"

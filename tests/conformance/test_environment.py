@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from conformance import environment
-from conformance.cli import main
-from conformance.compare import check, summarize_exception
-from oracle.cases import materialize
+from conv_conformance.conformance import environment
+from conv_conformance.conformance.cli import main
+from conv_conformance.conformance.scoring import check, summarize_exception
+from conv_conformance.oracle.cases import materialize
 from tests.conformance.conftest import BROKEN
 from tests.conformance.fixtures import broken
 
@@ -53,7 +53,7 @@ def test_report_json_records_the_workers_environment(tmp_path, validate_report, 
     assert env["cpu"] == environment.cpu_info()
     assert env["knobs"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"  # the worker's, which inherits the variable
     assert env["knobs"]["OMP_NUM_THREADS"] == "1"        # the harness's thread limit, set in the worker
-    from reports import html, markdown
+    from conv_conformance.reports import html, markdown
 
     assert "oneDNN ISA avx2" in markdown.render(report)
     assert 'id="environment"' in html.render(report) and "ONEDNN_MAX_CPU_ISA=AVX2" in html.render(report)
@@ -64,7 +64,7 @@ def _report_with(env: dict) -> dict:
 
 
 def test_compare_warns_naming_each_deciding_field_that_differs():
-    from reports import environment_differences
+    from conv_conformance.reports import environment_differences
 
     base = {"cpu": {"vendor": "GenuineIntel", "isa": "avx2,avx512f"}, "onednn_isa": "avx512",
             "tensorflow": {"version": "2.21.0", "onednn": "True"}, "knobs": {"OMP_NUM_THREADS": "1"}}
@@ -83,7 +83,7 @@ def test_compare_cli_prints_the_warning(tmp_path, capsys):
     base["environment"]["tensorflow"] = {"version": "2.21.0", "onednn": "True"}
     for name, report in (("base.json", base), ("new.json", new)):
         (tmp_path / name).write_text(json.dumps(report))
-    from reports.cli import main as reports_main
+    from conv_conformance.reports.cli import main as reports_main
 
     capsys.readouterr()
     assert reports_main(["compare", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from oracle.cases import case_set
+from conv_conformance.oracle.cases import case_set
 from tests.conformance.conftest import BROKEN
 
 pytest_plugins = ["pytester"]

@@ -4,17 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import registry
-from conformance.adapters.reference import ReferenceAdapter
-from conformance.registry import AdapterError, AdapterNotFound, list_adapters, load_adapter, resolve
+from conv_conformance.conformance import registry
+from conv_conformance.conformance.adapters.reference import ReferenceAdapter
+from conv_conformance.conformance.registry import AdapterError, AdapterNotFound, list_adapters, load_adapter, resolve
 from tests.conformance.conftest import BROKEN
 from tests.conformance.fixtures import broken
 
-SHIPPED = {"reference": "conformance.adapters.reference:ReferenceAdapter",
-           "keras": "conformance.adapters.keras:KerasAdapter",
-           "tf-keras": "conformance.adapters.tf_keras:TfKerasAdapter",
-           "torch": "conformance.adapters.torch:TorchAdapter",
-           "jax": "conformance.adapters.jax:JaxAdapter"}
+SHIPPED = {"reference": "conv_conformance.conformance.adapters.reference:ReferenceAdapter",
+           "keras": "conv_conformance.conformance.adapters.keras:KerasAdapter",
+           "tf-keras": "conv_conformance.conformance.adapters.tf_keras:TfKerasAdapter",
+           "torch": "conv_conformance.conformance.adapters.torch:TorchAdapter",
+           "jax": "conv_conformance.conformance.adapters.jax:JaxAdapter"}
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

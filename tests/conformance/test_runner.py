@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.runner import WorkerStartError, run
-from oracle.cases import case_set
+from conv_conformance.conformance.runner import WorkerStartError, run
+from conv_conformance.oracle.cases import case_set
 from tests.conformance.conftest import BROKEN
 from tests.conformance.fixtures.broken import TARGET
 
@@ -24,7 +24,7 @@ def test_reference_passes_in_a_worker(few_cases):
     results = _by_id("reference", few_cases, on_ready=infos.append)
     assert {r.verdict for r in results.values()} == {"pass"}
     assert infos[0].name == "reference"
-    assert infos[0].target == "conformance.adapters.reference:ReferenceAdapter"
+    assert infos[0].target == "conv_conformance.conformance.adapters.reference:ReferenceAdapter"
     assert "numpy" in infos[0].versions
 
 

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-import reference
-from oracle import cases
+from conv_conformance import reference
+from conv_conformance.oracle import cases
 
 # Pinned deliberately: a change to the generator or to reference.shapes changes these.
 CORPUS_IDS = {"smoke": "de1994bdf1d9f95c", "standard": "697dd318419f7f90", "exhaustive": "8b8b145dafa8ab61"}
@@ -31,7 +31,7 @@ def test_profile_sizes_and_invalid_share():
 
 
 def test_ids_are_the_same_in_another_process():
-    code = ("from oracle import cases; print(cases.corpus_id(cases.case_set('smoke')), "
+    code = ("from conv_conformance.oracle import cases; print(cases.corpus_id(cases.case_set('smoke')), "
             "cases.case_set('smoke')[7].id)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.split()

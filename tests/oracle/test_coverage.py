@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-import reference
-from oracle import cases, coverage
+from conv_conformance import reference
+from conv_conformance.oracle import cases, coverage
 
 
 @pytest.mark.parametrize("layer", sorted(reference.LAYERS))

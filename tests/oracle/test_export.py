@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from oracle import cases, export
+from conv_conformance.oracle import cases, export
 
 
 def test_export_round_trip(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 
-import reference  # noqa: E402
-from oracle import tf_layers  # noqa: E402
+from conv_conformance import reference  # noqa: E402
+from conv_conformance.oracle import tf_layers  # noqa: E402
 from tf_crosscheck_util import KERAS2_MISSING_ACTIVATIONS  # noqa: E402
 
 from tests.framework_corners import tf_onednn  # noqa: E402

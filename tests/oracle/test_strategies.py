@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-import reference
-from oracle import cases, strategies
+from conv_conformance import reference
+from conv_conformance.oracle import cases, strategies
 
 
 @given(case=strategies.valid_cases(dtype="bfloat16"))

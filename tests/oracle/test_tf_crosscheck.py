@@ -17,8 +17,8 @@ from hypothesis import assume, given, note
 
 pytest.importorskip("tensorflow")
 
-import reference  # noqa: E402
-from oracle import strategies, tf_layers, tolerance  # noqa: E402
+from conv_conformance import reference  # noqa: E402
+from conv_conformance.oracle import strategies, tf_layers, tolerance  # noqa: E402
 from tf_crosscheck_util import assert_within, divergence, shape_divergence, tf_forward, tf_vjp  # noqa: E402
 
 pytestmark = pytest.mark.kernels

@@ -13,8 +13,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import reference  # noqa: E402
-from oracle import cases, tf_layers, tolerance  # noqa: E402
+from conv_conformance import reference  # noqa: E402
+from conv_conformance.oracle import cases, tf_layers, tolerance  # noqa: E402
 from tests.framework_corners import onednn_avx512, tf_native_kernels  # noqa: E402
 from tf_crosscheck_util import (assert_within, divergence, shape_divergence, tf_forward,  # noqa: E402
                                 transposed_route)

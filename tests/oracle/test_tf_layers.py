@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
+from conv_conformance import reference
 
 pytest.importorskip("tensorflow")
-from oracle import tf_layers  # noqa: E402
+from conv_conformance.oracle import tf_layers  # noqa: E402
 
 pytestmark = [pytest.mark.tensorflow, pytest.mark.kernels]
 

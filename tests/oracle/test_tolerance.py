@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from oracle import cases, tolerance
+from conv_conformance import reference
+from conv_conformance.oracle import cases, tolerance
 
 
 def test_unit_roundoff():
@@ -37,8 +37,8 @@ def test_conv1d_bound_by_hand():
 def test_row_activation_bound_holds_for_every_perturbation_within_e(act):
     """|f(z + d) - f(z)| <= bound(z, e) for |d| <= e (the bound's propagated part; the float64
     evaluation of the difference itself may be off by a few units of 2**-53)."""
-    from oracle.tolerance import _activation_forward
-    from reference.activations import activate
+    from conv_conformance.oracle.tolerance import _activation_forward
+    from conv_conformance.reference.activations import activate
 
     rng = np.random.default_rng(3)
     worst = 0.0

@@ -8,8 +8,8 @@ import copy
 
 import numpy as np
 
-import reference
-from oracle import tf_layers
+from conv_conformance import reference
+from conv_conformance.oracle import tf_layers
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
                                      onednn_avx512, onednn_one_channel_corner)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import assume, strategies as st
 
-import reference
+from conv_conformance import reference
 
 SMOOTH_ACTIVATIONS = ("linear", "tanh", "sigmoid", "softplus", "silu", "gelu", "elu", "selu",
                       "softmax", "log_softmax", "mish", "softsign", "squareplus", "exponential",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import reference
-from reference.activations import activate, activate_vjp
+from conv_conformance import reference
+from conv_conformance.reference.activations import activate, activate_vjp
 
 from .strategies import SMOOTH_ACTIVATIONS, arrays_for, layer_specs
 

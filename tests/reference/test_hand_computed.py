@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
+from conv_conformance import reference
 
 
 def _conv1d(config, x, kernel, cls="Conv1D"):

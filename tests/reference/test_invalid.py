@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference
-from reference import InvalidConfig
+from conv_conformance import reference
+from conv_conformance.reference import InvalidConfig
 
 CASES = [
     # (spec, input shape, argument named in the error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings, strategies as st
 
-import reference
+from conv_conformance import reference
 
 from .strategies import arrays_for, layer_specs
 

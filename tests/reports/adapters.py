@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance import Unsupported
-from conformance.adapters.reference import ReferenceAdapter
+from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance.adapters.reference import ReferenceAdapter
 
 INJECTED = "<script>alert(1)</script>"
 

@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from reports import html as report_html
-from reports import scoreboard
+from conv_conformance.reports import html as report_html
+from conv_conformance.reports import scoreboard
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (test extra)")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402

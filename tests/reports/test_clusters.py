@@ -2,8 +2,8 @@
 cluster, argument patterns explain mismatches, messages normalize."""
 from __future__ import annotations
 
-from reports import FAILING
-from reports.clusters import arguments, clusters, signature_message
+from conv_conformance.reports import FAILING
+from conv_conformance.reports.clusters import arguments, clusters, signature_message
 from tests.reports import builders
 
 

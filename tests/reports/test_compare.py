@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from reports.compare import CompareError, compare, render
+from conv_conformance.reports.compare import CompareError, compare, render
 from tests.reports import builders
 
 

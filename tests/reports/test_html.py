@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from reports import html as report_html
+from conv_conformance.reports import html as report_html
 from tests.reports import builders
 from tests.reports.adapters import INJECTED
 from tests.reports.conftest import ROOT

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from reports import junit
+from conv_conformance.reports import junit
 from tests.reports import builders
 
 

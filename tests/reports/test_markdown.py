@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from reports import markdown
+from conv_conformance.reports import markdown
 from tests.reports import builders
 
 

@@ -8,8 +8,8 @@ import json
 import jsonschema
 import pytest
 
-import reports
-from reports import ReportError
+from conv_conformance import reports
+from conv_conformance.reports import ReportError
 
 
 def test_schema_is_valid_draft_2020_12():

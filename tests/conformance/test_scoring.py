@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import reference
-from conformance.compare import CaseResult, check, compare, describe_call, worst_verdict
-from conformance.adapters.reference import ReferenceAdapter
+from conv_conformance import reference
+from conv_conformance.conformance.scoring import CaseResult, check, describe_call, score, worst_verdict
+from conv_conformance.conformance.adapters.reference import ReferenceAdapter
 from tests.conformance.fixtures import broken
 
 CONV = reference.normalize({"class_name": "Conv2D",
@@ -18,13 +18,13 @@ CONV = reference.normalize({"class_name": "Conv2D",
                                        "padding": "same"}})
 
 
-# ----------------------------------------------------------------- compare()
+# ----------------------------------------------------------------- score()
 
 def test_ratio_is_error_over_allowed_and_worst_is_located():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]])
     actual = np.array([[1.0, 2.1], [3.0, 3.7]])
     allowed = np.array([[1.0, 0.2], [0.1, 0.1]])
-    c = compare("out", actual, expected, allowed, call="X()")
+    c = score("out", actual, expected, allowed, call="X()")
     # element ratios: 0, 0.5, 0, 3 -> worst 3 at (1, 1)
     assert c.ratio == pytest.approx(3.0)
     assert c.worst == {"index": [1, 1], "expected": 4.0, "actual": 3.7, "allowed": 0.1}
@@ -32,39 +32,39 @@ def test_ratio_is_error_over_allowed_and_worst_is_located():
 
 
 def test_within_allowed_passes_with_its_ratio():
-    c = compare("out", np.array([1.05, 2.0]), np.array([1.0, 2.0]), 0.1, call="X()")
+    c = score("out", np.array([1.05, 2.0]), np.array([1.0, 2.0]), 0.1, call="X()")
     assert c.passed and c.ratio == pytest.approx(0.5) and c.message == ""
 
 
 def test_allowed_zero_means_exact():
-    exact = compare("out", np.array([1.0, 2.0]), np.array([1.0, 2.0]), 0.0, call="X()")
+    exact = score("out", np.array([1.0, 2.0]), np.array([1.0, 2.0]), 0.0, call="X()")
     assert exact.passed and exact.ratio == 0.0
-    off = compare("out", np.array([1.0, 2.0 + 2**-40]), np.array([1.0, 2.0]), 0.0, call="X()")
+    off = score("out", np.array([1.0, 2.0 + 2**-40]), np.array([1.0, 2.0]), 0.0, call="X()")
     assert not off.passed and off.ratio == math.inf and off.worst["index"] == [1]
 
 
 def test_nan_where_a_number_is_expected_is_infinite_error():
-    c = compare("out", np.array([1.0, np.nan]), np.array([1.0, 2.0]), 10.0, call="X()")
+    c = score("out", np.array([1.0, np.nan]), np.array([1.0, 2.0]), 10.0, call="X()")
     assert c.ratio == math.inf and c.worst["index"] == [1] and not c.passed
 
 
 def test_bfloat16_results_are_accepted_and_compared_in_float64():
     ml_dtypes = pytest.importorskip("ml_dtypes")
     got = np.array([1.0, 2.0, 3.0], dtype=ml_dtypes.bfloat16)
-    ok = compare("out", got, np.array([1.0, 2.0, 3.0]), 0.0, call="X()")
+    ok = score("out", got, np.array([1.0, 2.0, 3.0]), 0.0, call="X()")
     assert ok.passed and ok.ratio == 0.0
-    off = compare("out", got, np.array([1.0, 2.0, 3.25]), 0.1, call="X()")
+    off = score("out", got, np.array([1.0, 2.0, 3.25]), 0.1, call="X()")
     assert not off.passed and off.ratio == pytest.approx(2.5)
 
 
 def test_non_float_result_is_rejected_with_its_dtype():
-    c = compare("out", np.array(["a", "b"]), np.array([1.0, 2.0]), 0.1, call="X()")
+    c = score("out", np.array(["a", "b"]), np.array([1.0, 2.0]), 0.1, call="X()")
     assert not c.passed and "out.dtype=<U1" in c.message
 
 
 def test_shape_mismatch_message_names_both_shapes_and_the_call():
     call = describe_call(CONV)
-    c = compare("out", np.zeros((2, 5, 5, 3)), np.zeros((2, 4, 4, 3)), 1.0, call=call)
+    c = score("out", np.zeros((2, 5, 5, 3)), np.zeros((2, 4, 4, 3)), 1.0, call=call)
     assert not c.shape_ok and c.ratio is None
     assert c.message == ("out.shape=(2, 5, 5, 3), but should be (2, 4, 4, 3) "
                          "[Conv2D(filters=3, kernel_size=3, strides=2, padding='same')]")
@@ -73,7 +73,7 @@ def test_shape_mismatch_message_names_both_shapes_and_the_call():
 def test_value_mismatch_message_format():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]])
     actual = np.array([[1.0, 2.5], [3.0, 4.0]], dtype=np.float32)
-    c = compare("grad['kernel']", actual, expected, 0.25, call="Conv1D(filters=1, kernel_size=1)")
+    c = score("grad['kernel']", actual, expected, 0.25, call="Conv1D(filters=1, kernel_size=1)")
     lines = c.message.splitlines()
     assert lines[0] == ("grad['kernel'] differs from the reference beyond the allowed error "
                         "[Conv1D(filters=1, kernel_size=1)]")

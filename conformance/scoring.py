@@ -1,6 +1,6 @@
 """Scoring: one comparison routine, one failure format, one case check.
 
-:func:`compare` scores an array an adapter returned against the float64
+:func:`score` scores an array an adapter returned against the float64
 reference.  Each element's error ratio is ``|actual - expected| / allowed``
 (``allowed`` is the per-element absolute error the oracle derived from a
 forward error bound); an element with ``allowed == 0`` must be exact (ratio 0
@@ -31,7 +31,7 @@ import numpy as np
 
 from . import Unsupported
 
-__all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Comparison", "CaseResult", "compare", "check",
+__all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Score", "CaseResult", "score", "check",
            "describe_call", "worst_verdict", "cast"]
 
 CATEGORIES = ("shape", "output", "gradient", "error_behaviour", "determinism")
@@ -71,7 +71,7 @@ def _tuples(value: Any) -> Any:
 
 def _defaults(spec: dict) -> dict:
     """The normalized config of this layer with only its required arguments given."""
-    import reference
+    from conv_conformance import reference
 
     config = spec.get("config") or {}
     required = {k: config[k] for k in ("filters", "kernel_size") if k in config}
@@ -102,7 +102,7 @@ def describe_call(spec: Mapping, input_shape: Any = None, dtype: str | None = No
 # ------------------------------------------------------------- comparing arrays
 
 @dataclass
-class Comparison:
+class Score:
     """The outcome of comparing one returned array with its reference.
 
     ``shape_ok`` False means values were not compared (``ratio`` is None).
@@ -133,7 +133,7 @@ def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np
 _ML_FLOATS = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
-def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any) -> Comparison:
+def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any) -> Score:
     """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
 
     ratio = |actual - expected| / allowed per element (allowed 0: exact; NaN: inf);
@@ -144,16 +144,16 @@ def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call:
     raw = np.asarray(actual)
     dtype = str(raw.dtype)
     if raw.shape != expected.shape:
-        return Comparison(name, False, message=f"{name}.shape={raw.shape}, but should be "
+        return Score(name, False, message=f"{name}.shape={raw.shape}, but should be "
                                                f"{expected.shape} [{call}]")
     # ml_dtypes' bfloat16 (and float8 types) are kind "V" in NumPy but real floating dtypes
     if raw.dtype.kind not in "fiub" and raw.dtype.name not in _ML_FLOATS:
-        return Comparison(name, False, message=f"{name}.dtype={dtype}, but should be a real "
+        return Score(name, False, message=f"{name}.dtype={dtype}, but should be a real "
                                                f"floating dtype [{call}]")
     got = raw.astype(np.float64)
     tol = np.broadcast_to(np.asarray(allowed, dtype=np.float64), expected.shape)
     if expected.size == 0:
-        return Comparison(name, True, ratio=0.0)
+        return Score(name, True, ratio=0.0)
     ratio = _ratios(got, expected, tol)
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
@@ -163,7 +163,7 @@ def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call:
     bad = ratio > 1.0
     mismatches = int(np.count_nonzero(bad))
     if not mismatches:
-        return Comparison(name, True, ratio=worst_ratio, worst=worst)
+        return Score(name, True, ratio=worst_ratio, worst=worst)
     with np.errstate(all="ignore"):
         diff = np.abs(got - expected)[bad]
         rel = diff / np.abs(expected[bad])
@@ -179,7 +179,7 @@ def compare(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call:
         f" Max absolute difference among violations: {np.max(diff):.6g}",
         f" Max relative difference among violations: {np.max(rel):.6g}",
     ]
-    return Comparison(name, True, ratio=worst_ratio, mismatches=mismatches, worst=worst,
+    return Score(name, True, ratio=worst_ratio, mismatches=mismatches, worst=worst,
                       message="\n".join(lines))
 
 
@@ -304,7 +304,7 @@ class _Timer:
 
 
 def _invalid_reason(case: Any) -> str:
-    import reference
+    from conv_conformance import reference
 
     try:
         reference.output_shape(case.spec, case.input_shape)
@@ -431,7 +431,7 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
         result.exception = _exception(exc)
         messages.append(_error_text("forward", exc, call))
         return
-    c = compare("out", out, m.expected_output, m.allowed_output, call=call)
+    c = score("out", out, m.expected_output, m.allowed_output, call=call)
     v["shape"] = "pass" if c.shape_ok else "fail"
     if c.ratio is not None:
         result.worst_ratio["output"] = c.ratio
@@ -486,7 +486,7 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
             messages.append(f"vjp returned no {key!r} gradient; it returned keys {sorted(grads)} "
                             f"and should return {sorted(m.expected_gradients)} [{call}]")
             continue
-        c = compare(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call)
+        c = score(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call)
         shape_ok &= c.shape_ok
         values_ok &= c.passed
         if c.ratio is not None and (worst_ratio is None or c.ratio > worst_ratio):
