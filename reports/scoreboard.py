@@ -16,14 +16,33 @@ from .markdown import counts_cell, escape
 __all__ = ["columns", "render_markdown", "render_html", "write"]
 
 
+def kernels_tag(report: dict) -> str:
+    """``oneDNN on, AVX-512``: which CPU kernels the run's frameworks used (from its environment)."""
+    env = report.get("environment") or {}
+    parts = []
+    onednn = [env[f].get(k) for f, k in (("tensorflow", "onednn"), ("torch", "mkldnn")) if f in env]
+    if onednn:
+        parts.append("oneDNN " + ("on" if "True" in onednn else "off"))
+    isa = env.get("onednn_isa")
+    if isa:
+        parts.append({"avx512": "AVX-512", "avx2": "AVX2"}.get(isa, isa))
+    return ", ".join(parts)
+
+
 def _labels(reports: list[dict]) -> list[str]:
-    """Column titles: the adapter name, qualified by dtype/profile when names repeat."""
-    names = Counter(r["adapter"]["name"] for r in reports)
+    """Column titles: the adapter name, qualified by what tells runs of the same adapter apart
+    (dtype, profile, the kernels they ran: oneDNN on/off and its ISA)."""
+    groups: dict[str, list[dict]] = {}
+    for r in reports:
+        groups.setdefault(r["adapter"]["name"], []).append(r)
     labels = []
     for r in reports:
-        label = r["adapter"]["name"]
-        if names[label] > 1:
-            label += f" ({r['dtype']}, {r['profile']})"
+        label, group = r["adapter"]["name"], groups[r["adapter"]["name"]]
+        if len(group) > 1:
+            parts = [f(r) for f in (lambda x: x["dtype"], lambda x: x["profile"], kernels_tag)
+                     if len({f(g) for g in group}) > 1]
+            if parts:
+                label += f" ({', '.join(parts)})"
         labels.append(label)
     seen = Counter(labels)
     for i, label in enumerate(labels):         # still ambiguous: number them
