@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Regenerate the published results with the shipped adapters:
 #   docs/samples/   smoke profile, float32: every report format, a scoreboard and a comparison
-#   docs/results/   standard profile, float32 and float64: report.json per adapter and the scoreboards
-# Usage: bash scripts/results.sh [samples|results|all]   (default all; results take ~20 minutes on 2 cores)
+#   docs/results/   standard profile, float32 and float64: report.json per adapter and the scoreboards,
+#                   and keras, tf-keras and torch once more on the kernels an AVX2-only CPU runs
+#                   (TF_ENABLE_ONEDNN_OPTS=0, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2:
+#                   what TensorFlow and PyTorch pick by themselves on an AMD EPYC without AVX-512),
+#                   directories <adapter>-<dtype>-avx2. Every report.json records its environment.
+# Usage: bash scripts/results.sh [samples|results|all]   (default all; results take ~30 minutes on 2 cores)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -30,7 +34,15 @@ if [ "$what" = results ] || [ "$what" = all ]; then
       $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt" >/dev/null
       rm -f "docs/results/$a-$dt/report.partial.jsonl"
     done
-    $cc scoreboard docs/results/{reference,keras,tf-keras,torch,jax}-"$dt"/report.json --out "docs/results/scoreboard-$dt"
+    for a in keras tf-keras torch; do
+      TF_ENABLE_ONEDNN_OPTS=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+        $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt-avx2" >/dev/null
+      rm -f "docs/results/$a-$dt-avx2/report.partial.jsonl"
+    done
+    r=docs/results
+    $cc scoreboard $r/reference-$dt/report.json $r/keras-$dt/report.json $r/keras-$dt-avx2/report.json \
+      $r/tf-keras-$dt/report.json $r/tf-keras-$dt-avx2/report.json $r/torch-$dt/report.json \
+      $r/torch-$dt-avx2/report.json $r/jax-$dt/report.json --out "docs/results/scoreboard-$dt"
   done
 fi
 echo done
