@@ -54,7 +54,17 @@ def _letters(r: int) -> tuple[str, str]:
 
 def _rows(a, lead):
     """a as a matrix: the first `lead` axes flattened into rows, the rest into columns."""
-    return a.reshape(math.prod(a.shape[:lead]), -1)
+    return a.reshape(math.prod(a.shape[:lead]), math.prod(a.shape[lead:]))
+
+
+def _split(a, groups):
+    """a[..., g*m + j] as a[..., g, j] (explicit sizes: a may be empty, e.g. batch 0)."""
+    return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
+
+
+def _merge(a):
+    """The inverse of _split: the last two axes as one."""
+    return a.reshape(*a.shape[:-2], a.shape[-2] * a.shape[-1])
 
 
 def _correlate(xp, w, s, d, groups=1):
@@ -66,8 +76,8 @@ def _correlate(xp, w, s, d, groups=1):
         return (_rows(win, r + 1) @ _rows(w, r + 1)).reshape(xp.shape[0], *out, w.shape[-1])
     O, K = _letters(r)
     wg = w.reshape(*k, w.shape[-2], groups, -1)
-    y = np.einsum(f"n{O}{K}gc,{K}cgf->n{O}gf", win.reshape(*win.shape[:-1], groups, -1), wg)
-    return y.reshape(*y.shape[:-2], -1)
+    y = np.einsum(f"n{O}{K}gc,{K}cgf->n{O}gf", _split(win, groups), wg)
+    return _merge(y)
 
 
 def _correlate_adjoint(dy, w, s, d, padded_shape, groups=1):
@@ -81,9 +91,9 @@ def _correlate_adjoint(dy, w, s, d, padded_shape, groups=1):
         if groups == 1:
             tap = rows @ w[t].T
         else:
-            tap = np.einsum("mgf,cgf->mgc", rows.reshape(len(rows), groups, -1),
-                            w[t].reshape(w.shape[-2], groups, -1))
-        win[lead + t] += tap.reshape(*dy.shape[:-1], -1)
+            tap = _merge(np.einsum("mgf,cgf->mgc", _split(rows, groups),
+                                   w[t].reshape(w.shape[-2], groups, -1)))
+        win[lead + t] += tap.reshape(*dy.shape[:-1], tap.shape[-1])
     return dxp
 
 
@@ -94,8 +104,7 @@ def _correlate_kernel(xp, dy, k, s, d, groups=1):
     if groups == 1:
         return (_rows(win, r + 1).T @ _rows(dy, r + 1)).reshape(*k, xp.shape[-1], dy.shape[-1])
     O, K = _letters(r)
-    dw = np.einsum(f"n{O}{K}gc,n{O}gf->{K}cgf", win.reshape(*win.shape[:-1], groups, -1),
-                   dy.reshape(*dy.shape[:-1], groups, -1))
+    dw = np.einsum(f"n{O}{K}gc,n{O}gf->{K}cgf", _split(win, groups), _split(dy, groups))
     return dw.reshape(*dw.shape[:-2], -1)
 
 
