@@ -83,6 +83,17 @@ def _layer_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+class _Version(argparse.Action):
+    """--version: conformance.version.version_lines, printed as they are computed; exit 0."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        from .version import version_lines
+
+        for line in version_lines(PROFILES):
+            print(line, flush=True)
+        parser.exit(0)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     """The argument parser with run, list-adapters, explore and export, and its
     subparsers action (so other packages can add commands). Each command sets
@@ -90,6 +101,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="conv-conformance",
         description="Conformance suite for convolutional layers with Keras semantics.")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the suite version, the corpus id of each profile and the "
+                             "framework versions installed, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="score an adapter on a case set and write report.json",
