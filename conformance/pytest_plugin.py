@@ -11,6 +11,16 @@ pytest-xdist replaces the worker) and pytest-timeout's ``--timeout=SECONDS`` for
 a per-case timeout. Without ``--conv-adapter`` the plugin only
 registers its options, marker and fixtures.
 
+``--conv-report DIR`` writes ``DIR/report.json`` as ``conv-conformance run``
+does (same schema, corpus id, environment and per-case records). The process
+that scores a case attaches its record (and, once per process, the adapter's
+versions and environment) to the case's pytest report, so with pytest-xdist
+the records reach the controlling process through pytest's own report
+channel, also from remote ``--tx`` workers; only the controller writes. A case
+that pytest-timeout stops is a ``timeout``; a case whose xdist worker dies is a
+``crash``. A run that scores only part of the case set (``-k``, ``-x``,
+Ctrl-C) is written as interrupted, so it never claims conformance.
+
 Fixtures: ``conv_adapter`` (the loaded adapter, session scope), ``conv_dtype``.
 """
 from __future__ import annotations
@@ -34,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conv-dtype", choices=_DTYPES, default="float32", help="array dtype (default: float32)")
     group.addoption("--conv-layers", metavar="Conv2D,...", default=None,
                     help="only these layer classes (comma-separated)")
+    group.addoption("--conv-report", metavar="DIR", default=None,
+                    help="write DIR/report.json (the report `conv-conformance run` writes), "
+                         "assembled in the controlling process")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,6 +61,13 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--conv-adapter: {exc}") from exc
         _layers(config)
         config.pluginmanager.register(_CaseSet(config), "conv-conformance-cases")
+        if config.getoption("conv_report") and not hasattr(config, "workerinput"):
+            from .pytest_report import ReportCollector
+
+            config.pluginmanager.register(ReportCollector(config), "conv-conformance-report")
+    elif config.getoption("conv_report"):
+        raise pytest.UsageError("--conv-report needs --conv-adapter (the adapter whose report to write); "
+                                f"got --conv-report {config.getoption('conv_report')!r} alone")
 
 
 class _CaseSet:
@@ -110,6 +130,7 @@ class CaseItem(pytest.Item):
 
         dtype = self.config.getoption("conv_dtype")
         result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)
+        self.conv_result = result  # for --conv-report (pytest_runtest_makereport below)
         self.user_properties.append(("verdicts", json.dumps(result.verdicts)))
         if result.verdict in FAILING:
             raise ConformanceFailure(result)
@@ -127,12 +148,30 @@ class CaseItem(pytest.Item):
         return self.path, None, f"{self.case.layer} {self.case.id}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """With --conv-report: attach the case's record to its call-phase report (see pytest_report)."""
+    report = yield
+    if isinstance(item, CaseItem) and report.when == "call" and item.config.getoption("conv_report"):
+        from .pytest_report import attach
+
+        attach(report, item, call, _ADAPTER_INFO)
+    return report
+
+
+_ADAPTER_INFO = pytest.StashKey[Any]()
+
+
 def _adapter(config: pytest.Config) -> Any:
     """The --conv-adapter adapter, loaded once per process."""
     if _ADAPTER not in config.stash:
         from .registry import load_adapter
 
         config.stash[_ADAPTER] = load_adapter(config.getoption("conv_adapter"))
+        if config.getoption("conv_report"):
+            from .pytest_report import adapter_info
+
+            config.stash[_ADAPTER_INFO] = adapter_info(config.stash[_ADAPTER], config.getoption("conv_adapter"))
     return config.stash[_ADAPTER]
 
 
