@@ -30,7 +30,8 @@ _MAX_MEMBERS = 30          # failures shown expanded per cluster; the rest liste
 
 def environment() -> jinja2.Environment:
     """The Jinja2 environment of the report templates (autoescape on for everything)."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+    # this package by its installed name (conv_conformance.reports), never a top-level "reports"
+    env = jinja2.Environment(loader=jinja2.PackageLoader(__package__, "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["ratio"] = fmt_ratio
