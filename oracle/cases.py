@@ -7,14 +7,17 @@ values (from the reference) and allowed errors (from :mod:`oracle.tolerance`).
 Each layer's configuration space is a set of *factors* (:func:`domains`):
 its arguments, with values in normalized form, plus the pseudo-factor
 ``shape`` (``min``: the smallest legal spatial lengths, i.e. size-1 dimensions
-or a kernel equal to the input under 'valid'; ``odd``/``even`` lengths). Case
+or a kernel equal to the input under 'valid'; ``odd``/``even`` lengths;
+``empty``: a batch of 0, which Keras accepts, at the ``min`` lengths). Case
 sets are covering arrays over these factors, built greedily (AETG) from a
 seeded generator and filtered by :func:`compatible` (the constraints Keras
 puts on argument combinations):
 
 * ``smoke``: every value of every factor of every layer at least once
-  (activations spread over the layers; Conv2D takes all of them);
-* ``standard``: every compatible pair of values per layer at least once;
+  (activations spread over the layers; Conv2D takes all of them), and one
+  case per layer with a batch of 0;
+* ``standard``: every compatible pair of values per layer at least once, and
+  every value once more with a batch of 0 (shape ``empty``);
 * ``exhaustive``: four standard covering arrays from different seeds.
 
 About 10% of each profile are ``invalid`` cases: a valid case mutated into a
@@ -44,7 +47,7 @@ __all__ = ["PROFILES", "DTYPES", "Case", "Materialized", "case_set", "corpus_id"
 
 PROFILES = ("smoke", "standard", "exhaustive")
 DTYPES = tolerance.DTYPES
-SHAPE_MODES = ("min", "odd", "even")
+SHAPE_MODES = ("min", "odd", "even", "empty")
 _PROFILE_SEEDS = {"smoke": (1,), "standard": (2,), "exhaustive": (3, 4, 5, 6)}
 
 
@@ -202,7 +205,8 @@ def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[in
     """A small input shape for a normalized spec, its spatial lengths chosen by mode.
 
     ``min``: the smallest legal lengths; ``odd``/``even``: a few more, with that
-    parity. Grows lengths until Keras accepts the shape (e.g. a transposed
+    parity; ``empty``: the ``min`` lengths with a batch of 0. Grows lengths until
+    Keras accepts the shape (e.g. a transposed
     convolution's output must be non-empty, glu needs an even last axis).
     """
     if mode not in SHAPE_MODES:
@@ -210,7 +214,7 @@ def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[in
                          f"Received: mode={mode!r}")
     lay = reference.LAYERS[spec["class_name"]]
     cfg = spec["config"]
-    batch = 1 + int(rng.integers(2))
+    batch = 1 + int(rng.integers(2)) if mode != "empty" else 0 * int(rng.integers(2))
     if lay.family == "conv":
         channels = cfg["groups"] * (1 + int(rng.integers(2)))
     else:
@@ -219,7 +223,7 @@ def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[in
             and channels * cfg["depth_multiplier"] % 2):
         channels *= 2
     lengths = _minimum_lengths(spec)
-    if mode != "min":
+    if mode in ("odd", "even"):
         parity = 1 if mode == "odd" else 0
         lengths = [n + 1 + int(rng.integers(3)) for n in lengths]
         lengths = [n if n % 2 == parity else n + 1 for n in lengths]
@@ -235,7 +239,7 @@ def input_shape_for(spec: dict, mode: str, rng: np.random.Generator) -> tuple[in
             elif exc.argument == "activation":
                 raise
             else:
-                lengths = [n + (2 if mode != "min" else 1) for n in lengths]
+                lengths = [n + (2 if mode in ("odd", "even") else 1) for n in lengths]
     raise NoInputShape(f"no input shape found for {spec}: its output length along an axis cannot be "
                        "made what the activation needs (e.g. glu on an axis whose length is always odd)")
 
@@ -432,14 +436,17 @@ def _layer_cases(profile: str, layer: str) -> tuple[Case, ...]:
     out: dict[str, Case] = {}
     for seed in _PROFILE_SEEDS[profile]:
         rng = np.random.default_rng([seed, index])
+        nonempty = {"shape": tuple(m for m in SHAPE_MODES if m != "empty")}
         if profile == "smoke":
-            restrict = None
+            restrict = nonempty
             if layer != "Conv2D" and "activation" in _layer(layer).arguments:
                 acts = reference.ACTIVATIONS
-                restrict = {"activation": tuple(acts[(index * 3 + i) % len(acts)] for i in range(3))}
+                restrict = nonempty | {"activation": tuple(acts[(index * 3 + i) % len(acts)] for i in range(3))}
             rows = _covering(layer, 1, rng, restrict)
+            rows.append(rows[0] | {"shape": "empty"})  # one batch of 0 per layer
         else:
-            rows = _covering(layer, 2, rng)
+            rows = _covering(layer, 2, rng, nonempty)
+            rows += _covering(layer, 1, rng, {"shape": ("empty",)})  # every value once at batch 0
         valid = [_valid_case(layer, row, rng) for row in rows]
         count = 1 if profile == "smoke" else max(2, round(len(valid) / 9))
         for case in valid + _invalid_cases(layer, valid, count, rng):

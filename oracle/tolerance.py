@@ -329,7 +329,7 @@ def _linear_bounds(spec, x, weights, u):
                                                   "dilation_rate", "depth_multiplier")}
                    | {"activation": "linear", "use_bias": False}}
         n_dw = reference.forward(dw_spec, np.ones(x.shape), {"kernel": np.ones(np.shape(weights["depthwise_kernel"]))})
-        n = np.full(z.shape, n_dw.max() + np.shape(weights["pointwise_kernel"])[-2])
+        n = np.full(z.shape, n_dw.max(initial=0) + np.shape(weights["pointwise_kernel"])[-2])
         n = n + ("bias" in weights)
         s = reference.forward(lin, np.abs(x), _abs(weights))
         return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z)

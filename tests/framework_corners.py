@@ -66,6 +66,28 @@ def tf_native_kernels(dtype: str) -> bool:
     return dtype == "float64" or (dtype == "float32" and not tf_onednn())
 
 
+def tf_depthwise_batch0_unwritten(spec: dict, input_shape, dtype: str) -> bool:
+    """docs/divergences.md K17: TensorFlow's native DepthwiseConv2dNativeBackpropFilter (Keras
+    DepthwiseConv1D/2D, SeparableConv1D/2D) on a batch of 0 returns the depthwise kernel
+    gradient without writing it (memory left by earlier work, not 0). The native kernel runs at
+    float64 and float16 always, at float32 and bfloat16 when TensorFlow's oneDNN is off."""
+    family = reference.LAYERS[reference.normalize(spec)["class_name"]].family
+    native = dtype in ("float64", "float16") or (dtype in ("float32", "bfloat16") and not tf_onednn())
+    return family in ("depthwise", "separable") and input_shape[0] == 0 and native
+
+
+def tf_onednn_batch0_returns_input(spec: dict, input_shape, dtype: str, *, gradient: bool = False) -> bool:
+    """docs/divergences.md O3: TensorFlow's oneDNN float32/bfloat16 convolution (Conv2D, Conv3D,
+    DepthwiseConv2dNative: Keras Conv/Depthwise/Separable forward, ConvTranspose's input
+    gradient) on a batch of 0 returns its (padded) input instead of an empty tensor of the output
+    shape; what follows then raises or has the wrong shape. oneDNN on (any ISA); native kernels
+    and float64/float16 are right."""
+    family = reference.LAYERS[reference.normalize(spec)["class_name"]].family
+    convs = ("conv", "depthwise", "separable") + (("conv_transpose",) if gradient else ())
+    return (family in convs and input_shape[0] == 0 and dtype in ("float32", "bfloat16")
+            and tf_onednn())
+
+
 def onednn_avx512(framework: str) -> bool:
     """`framework`'s oneDNN kernels run and dispatch to AVX-512 (the CPU has it and
     ONEDNN_MAX_CPU_ISA does not cap it): the ISA where O1 returns unwritten memory."""

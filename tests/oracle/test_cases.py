@@ -12,7 +12,7 @@ from conv_conformance import reference
 from conv_conformance.oracle import cases
 
 # Pinned deliberately: a change to the generator or to reference.shapes changes these.
-CORPUS_IDS = {"smoke": "de1994bdf1d9f95c", "standard": "697dd318419f7f90", "exhaustive": "8b8b145dafa8ab61"}
+CORPUS_IDS = {"smoke": "e99870455917878c", "standard": "2ce4efcb23cb8865", "exhaustive": "fc7723da3ca7618c"}
 
 
 @pytest.mark.parametrize("profile", cases.PROFILES)
@@ -28,6 +28,20 @@ def test_profile_sizes_and_invalid_share():
         share = sum(c.kind == "invalid" for c in cs) / len(cs)
         assert 0.05 <= share <= 0.2, (profile, share)
         assert {c.layer for c in cs} == set(reference.LAYERS)
+
+
+def test_batch_zero_cases():
+    """Keras accepts a batch of 0: smoke has one such case per layer; standard meets every value
+    of every argument at batch 0 (strength 1), next to its pairwise cover of non-empty batches."""
+    smoke = [c for c in cases.case_set("smoke") if c.kind == "valid" and c.input_shape[0] == 0]
+    assert sorted(c.layer for c in smoke) == sorted(reference.LAYERS)
+    for layer in ("Conv2D", "SeparableConv1D", "Conv3DTranspose", "UpSampling2D"):
+        empty = [c for c in cases.case_set("standard", layers=[layer]) if c.input_shape[0] == 0]
+        dom = {k: v for k, v in cases.domains(layer).items() if k != "shape"}
+        for factor, values in dom.items():
+            seen = {json.dumps(c.spec["config"].get(factor)) for c in empty if c.kind == "valid"}
+            wanted = {json.dumps(v) for v in values if cases.compatible(layer, {factor: v, "shape": "empty"})}
+            assert wanted <= seen, (layer, factor, wanted - seen)
 
 
 def test_ids_are_the_same_in_another_process():

@@ -11,7 +11,8 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.oracle import tf_layers
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
-                                     onednn_avx512, onednn_one_channel_corner)
+                                     onednn_avx512, onednn_one_channel_corner, tf_depthwise_batch0_unwritten,
+                                     tf_onednn_batch0_returns_input)
 
 # Keras 2 lacks these activations (tf_keras.activations.get raises).
 KERAS2_MISSING_ACTIVATIONS = frozenset({
@@ -113,6 +114,10 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             return "Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0"
     if fam in ("depthwise", "separable") and layer.rank == 2 and cfg["strides"][0] != cfg["strides"][1]:
         return "DepthwiseConv2dNative needs equal strides in both spatial dimensions"
+    if tf_onednn_batch0_returns_input(s, input_shape, dtype, gradient=gradient):
+        return "oneDNN convolution of a batch of 0 returns its input (docs/divergences.md O3)"
+    if gradient and tf_depthwise_batch0_unwritten(s, input_shape, dtype):
+        return "depthwise kernel gradient of a batch of 0 is memory the native kernel never wrote (K17)"
     if dtype == "float32" and onednn_one_channel_corner(s, input_shape) and onednn_avx512("tensorflow"):
         return ("oneDNN (AVX-512) float32 2-D convolution with one input channel, strides[0] < strides[1] and "
                 "output width 1 can return unwritten memory (docs/divergences.md O1)")

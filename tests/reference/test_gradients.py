@@ -36,7 +36,7 @@ def _projected_check(spec, x, w, seed):
 
         numeric = (f(base + H * u) - f(base - H * u)) / (2 * H)
         analytic = float(np.vdot(u, grads[name]))
-        scale = max(1.0, abs(numeric), float(np.abs(u).sum() * np.abs(grads[name]).max()))
+        scale = max(1.0, abs(numeric), float(np.abs(u).sum() * np.abs(grads[name]).max(initial=0)))
         assert abs(numeric - analytic) <= 1e-6 * scale, \
             f"<u, vjp(v)>[{name}] = {analytic!r}, but central differences give {numeric!r} [{spec}]"
 
