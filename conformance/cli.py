@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 __all__ = ["build_parser", "main", "UsageError", "check_layers"]
 
-PROFILES = ("smoke", "standard", "exhaustive")
+PROFILES = ("smoke", "standard", "exhaustive", "networks")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
 
@@ -189,6 +189,9 @@ def _case_set(profile: str, layers: list[str] | None) -> list[Any]:
         raise UsageError(str(exc)) from exc
 
 
+_QUIET = ("pass", "unsupported", "quality_warning", "waived")  # not "not passing" in progress lines
+
+
 class _Progress:
     """tqdm on a terminal; otherwise a plain line per non-passing case and every 10%."""
 
@@ -204,13 +207,13 @@ class _Progress:
     def update(self, result: Any) -> None:
         self.done += 1
         verdict = result.verdict
-        if verdict not in ("pass", "unsupported"):
+        if verdict not in _QUIET:
             self.bad += 1
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(not_passing=self.bad, refresh=False)
             return
-        if verdict not in ("pass", "unsupported"):
+        if verdict not in _QUIET:
             first = result.message.splitlines()[0] if result.message else ""
             print(f"{verdict.upper():8} {result.id}  {first}", file=sys.stderr, flush=True)
         if self.done % self.step == 0 or self.done == self.total:
@@ -241,7 +244,8 @@ def _run(args: argparse.Namespace) -> int:
     writer = ReportWriter(args.out, meta)
 
     def ready(info: Any) -> None:
-        writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions}
+        writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions,
+                                  "declaration": getattr(info, "declaration", None)}
         writer.meta["environment"] = info.environment
 
     progress = _Progress(len(cases))
@@ -278,6 +282,10 @@ def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) 
                        for k, v in summary["worst_ratio"].items() if v is not None)
     print(f"{state}: {summary['cases']} cases in {seconds:.1f} s ({counts or 'none'})"
           + (f"; worst error ratio {ratios}" if ratios else ""))
+    if summary.get("coverage"):
+        from .levels import coverage_line
+
+        print(coverage_line(summary["coverage"], summary.get("levels") or {}))
     print(f"report: {path}")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-_PROFILES = ("smoke", "standard", "exhaustive")
+_PROFILES = ("smoke", "standard", "exhaustive", "networks")
 _DTYPES = ("float32", "float64", "float16", "bfloat16")
 _ADAPTER = pytest.StashKey[Any]()
 _COLLECTOR = "conv-conformance"

@@ -18,7 +18,9 @@ puts on argument combinations):
   case per layer with a batch of 0;
 * ``standard``: every compatible pair of values per layer at least once, and
   every value once more with a batch of 0 (shape ``empty``);
-* ``exhaustive``: four standard covering arrays from different seeds.
+* ``exhaustive``: four standard covering arrays from different seeds;
+* ``networks``: every distinct seed-layer configuration of real networks with its real
+  input shape (:mod:`oracle.networks`, read from ``oracle/data/networks.json``).
 
 About 10% of each profile are ``invalid`` cases: a valid case mutated into a
 configuration Keras rejects (the reference raises InvalidConfig).
@@ -45,7 +47,7 @@ from . import tolerance
 __all__ = ["PROFILES", "DTYPES", "Case", "Materialized", "case_set", "corpus_id", "materialize",
            "domains", "compatible", "input_shape_for", "NoInputShape", "draw_array", "make_case", "mutations"]
 
-PROFILES = ("smoke", "standard", "exhaustive")
+PROFILES = ("smoke", "standard", "exhaustive", "networks")
 DTYPES = tolerance.DTYPES
 SHAPE_MODES = ("min", "odd", "even", "empty")
 _PROFILE_SEEDS = {"smoke": (1,), "standard": (2,), "exhaustive": (3, 4, 5, 6)}
@@ -70,17 +72,19 @@ class Case:
     kind: str
     seed: int
     gradient: bool
+    meta: dict | None = None  # where the case comes from (networks profile: models and layers)
 
     def to_json(self) -> dict:
-        """A JSON-ready dict (lists for tuples)."""
-        return {"id": self.id, "layer": self.layer, "spec": self.spec, "input_shape": list(self.input_shape),
-                "kind": self.kind, "seed": self.seed, "gradient": self.gradient}
+        """A JSON-ready dict (lists for tuples); ``meta`` only when the case has one."""
+        out = {"id": self.id, "layer": self.layer, "spec": self.spec, "input_shape": list(self.input_shape),
+               "kind": self.kind, "seed": self.seed, "gradient": self.gradient}
+        return out if self.meta is None else out | {"meta": self.meta}
 
     @classmethod
     def from_json(cls, d: dict) -> Case:
         """The inverse of :meth:`to_json`."""
         return cls(id=d["id"], layer=d["layer"], spec=d["spec"], input_shape=tuple(d["input_shape"]),
-                   kind=d["kind"], seed=int(d["seed"]), gradient=bool(d["gradient"]))
+                   kind=d["kind"], seed=int(d["seed"]), gradient=bool(d["gradient"]), meta=d.get("meta"))
 
 
 def make_case(spec: dict, input_shape: Sequence[int], kind: str) -> Case:
@@ -462,6 +466,10 @@ def case_set(profile: str, *, layers: Iterable[str] | None = None) -> list[Case]
     names = sorted(reference.LAYERS) if layers is None else list(layers)
     for name in names:
         _layer(name)
+    if profile == "networks":  # real networks' layers, read from oracle/data/networks.json
+        from .networks import cases as network_cases
+
+        return [c for c in network_cases() if c.layer in names]
     return [c for name in names for c in _layer_cases(profile, name)]
 
 
@@ -479,6 +487,10 @@ class Materialized:
     expected_gradients: dict[str, np.ndarray] | None
     allowed_output: np.ndarray | None
     allowed_gradients: dict[str, np.ndarray] | None
+    # The probabilistic (strict) allowed errors next to the rigorous ones above, when computed
+    # (oracle.tolerance.allowed_errors(..., mode="probabilistic")); None otherwise.
+    strict_output: np.ndarray | None = None
+    strict_gradients: dict[str, np.ndarray] | None = None
 
 
 def _round_to(a: np.ndarray, dtype: str) -> np.ndarray:

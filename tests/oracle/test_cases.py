@@ -12,7 +12,8 @@ from conv_conformance import reference
 from conv_conformance.oracle import cases
 
 # Pinned deliberately: a change to the generator or to reference.shapes changes these.
-CORPUS_IDS = {"smoke": "e99870455917878c", "standard": "2ce4efcb23cb8865", "exhaustive": "fc7723da3ca7618c"}
+CORPUS_IDS = {"smoke": "e99870455917878c", "standard": "2ce4efcb23cb8865", "exhaustive": "fc7723da3ca7618c",
+              "networks": "f54881cc7ed91538"}
 
 
 @pytest.mark.parametrize("profile", cases.PROFILES)
