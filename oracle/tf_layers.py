@@ -82,10 +82,26 @@ def _keras_spec(spec: dict, dtype: str, flavour: str) -> dict:
     if flavour == "keras2" and spec["class_name"] in _KERAS2_NO_DATA_FORMAT \
             and config.get("data_format") == "channels_last":
         del config["data_format"]  # Keras 2 takes no data_format here; channels_last is what it does
+    if flavour == "keras2":
+        _keras2_training_arguments(config)
     out = {"class_name": spec["class_name"], "config": config}
     if flavour == "keras3":
         out["module"] = "keras.layers"
     return out
+
+
+def _keras2_training_arguments(config: dict) -> None:
+    """Keras 3's initializer configs as Keras 2 reads them: Keras 2's VarianceScaling family has
+    no `input_axes`/`output_axes` (Keras >= 3.15); null ones are dropped, others raise ValueError."""
+    for key, value in list(config.items()):
+        if key.endswith("_initializer") and isinstance(value, dict) and isinstance(value.get("config"), dict):
+            cfg = dict(value["config"])
+            for axes in ("input_axes", "output_axes"):
+                if cfg.get(axes) is not None:
+                    raise ValueError(f"Keras 2 initializers take no `{axes}` (Keras 3.15 added it); "
+                                     f"received {key}={value!r}")
+                cfg.pop(axes, None)
+            config[key] = {"class_name": value["class_name"], "config": cfg}
 
 
 def construct(spec: dict, *, flavour: str = "keras3", dtype: str = "float32") -> Any:

@@ -69,6 +69,10 @@ ACTIVATIONS = (
     "exponential", "soft_shrink", "hard_shrink", "softmax", "log_softmax",
     "sparsemax", "glu",
 )
+# The training-time arguments (initializers, regularizers, constraints); imported here, after
+# InvalidConfig, which it uses.
+from . import training as _training  # noqa: E402
+
 # The values `keras.ops.image.resize` accepts (TensorFlow backend).
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
@@ -78,12 +82,8 @@ DATA_FORMATS = ("channels_last", "channels_first")
 # once the weights are given; a spec may carry them and normalize drops them.
 _IGNORED = frozenset({
     "name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape",
-    "kernel_initializer", "bias_initializer", "depthwise_initializer",
-    "pointwise_initializer", "kernel_regularizer", "bias_regularizer",
-    "depthwise_regularizer", "pointwise_regularizer", "activity_regularizer",
-    "kernel_constraint", "bias_constraint", "depthwise_constraint",
-    "pointwise_constraint", "lora_rank", "lora_alpha",
-})
+    "lora_rank", "lora_alpha",
+})  # the training-time arguments (initializers, ...) are arguments: see reference.training
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,10 @@ class Layer:
 
 
 def _family_arguments(family: str, rank: int) -> tuple[str, ...]:
+    return _layer_arguments(family, rank) + _training.training_arguments(family)
+
+
+def _layer_arguments(family: str, rank: int) -> tuple[str, ...]:
     conv_common = ("kernel_size", "strides", "padding", "data_format", "dilation_rate")
     return {
         "conv": ("filters",) + conv_common + ("groups", "activation", "use_bias"),
@@ -277,6 +281,7 @@ def _normalize_conv(layer: Layer, config: dict, out: dict) -> None:
     if not isinstance(use_bias, (bool, int)) or use_bias not in (0, 1):
         raise InvalidConfig(L, "use_bias", "must be True or False (or 1 or 0)", use_bias)
     out["use_bias"] = bool(use_bias)
+    _training.normalize_training(layer, config, out)
 
 
 # --------------------------------------------------------- padding arithmetic
