@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), score an adapter and write its report.
 #   bash scripts/conformance.sh [ADAPTER] [PROFILE]     (defaults: keras smoke)
-# Writes conformance-report/report.json, report.html, report.md and junit.xml.
+# Writes conformance-report/report.json, report.html, report.md and report.xml (JUnit).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
