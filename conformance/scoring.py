@@ -34,12 +34,18 @@ from . import Unsupported
 __all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Score", "CaseResult", "score", "check",
            "describe_call", "worst_verdict", "cast"]
 
-CATEGORIES = ("shape", "output", "gradient", "error_behaviour", "determinism")
+CATEGORIES = ("shape", "output", "gradient", "error_behaviour", "determinism",
+              "initializer", "regularizer", "constraint")  # the last three: conformance.training
 #: Verdicts from best to worst; a case's overall verdict is the worst of its categories.
 #: ``nondeterministic``: identical calls gave different results, at least one of them wrong.
-VERDICTS = ("pass", "unsupported", "fail", "nondeterministic", "error", "timeout", "crash")
+#: ``quality_warning``: within the loose precision class, not the strict one (allowed, reported).
+#: ``waived``: a failing category a valid waiver covers (allowed, listed; conformance.waivers).
+#: ``mutation``: the call wrote into an array the caller passed (inputs, weights, output_grad) or
+#: returned a view of one; it outranks fail whatever the values were.
+VERDICTS = ("pass", "unsupported", "quality_warning", "waived", "fail", "mutation", "nondeterministic",
+            "error", "timeout", "crash")
 #: Verdicts that make an adapter non-conformant.
-FAILING = frozenset({"fail", "nondeterministic", "error", "timeout", "crash"})
+FAILING = frozenset({"fail", "mutation", "nondeterministic", "error", "timeout", "crash"})
 #: Calls of a failing forward or vjp (the first included) before its verdict is settled: a result
 #: that changes between identical calls is ``nondeterministic``, not ``fail``.
 RECHECK_CALLS = 3
@@ -49,7 +55,7 @@ _MAX_MESSAGE = 4000
 
 def worst_verdict(verdicts: Any) -> str:
     """The most severe of some verdicts (crash > timeout > error > nondeterministic > fail >
-    unsupported > pass)."""
+    waived > quality_warning > unsupported > pass)."""
     values = list(verdicts.values() if isinstance(verdicts, Mapping) else verdicts)
     return max(values, key=_SEVERITY.__getitem__) if values else "pass"
 
@@ -115,10 +121,17 @@ class Score:
     mismatches: int = 0
     worst: dict | None = None
     message: str = ""
+    #: worst ratio against the strict precision class (None: values not compared)
+    strict_ratio: float | None = None
 
     @property
     def passed(self) -> bool:
         return self.shape_ok and self.ratio is not None and self.ratio <= 1.0
+
+    @property
+    def strict_passed(self) -> bool:
+        """Passed and within the strict class too (a pass outside it is a quality warning)."""
+        return self.passed and (self.strict_ratio is None or self.strict_ratio <= 1.0)
 
 
 def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -133,28 +146,65 @@ def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np
 _ML_FLOATS = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
-def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any) -> Score:
+def _not_an_array(actual: Any) -> str:
+    """What is wrong with a returned value as an array ("" if nothing): None, a Python list or
+    scalar, a masked array (masked elements have no value) or an object array."""
+    if actual is None:
+        return "None"
+    if isinstance(actual, np.ma.MaskedArray):
+        return f"a masked array ({int(np.ma.count_masked(actual))} elements masked)"
+    if not (isinstance(actual, np.ndarray) or hasattr(actual, "__array__")
+            or hasattr(actual, "__array_interface__")):
+        return f"a {type(actual).__name__}"
+    try:
+        kind = np.asarray(actual).dtype.kind
+    except Exception as exc:  # noqa: BLE001 - an __array__ that raises
+        return f"not convertible to an array ({type(exc).__name__}: {exc})"
+    return "an object array" if kind == "O" else ""
+
+
+def strict_allowed(allowed: Any, strict: Any = None) -> np.ndarray:
+    """The strict precision class's allowed errors: ``strict`` when the oracle gives it
+    (``Materialized.strict_output`` / ``strict_gradients``), else today's model's bound
+    without its safety factor, ``allowed / oracle.tolerance.SAFETY`` (docs/certification.md)."""
+    if strict is not None:
+        return np.asarray(strict, dtype=np.float64)
+    from conv_conformance.oracle.tolerance import SAFETY
+
+    return np.asarray(allowed, dtype=np.float64) / SAFETY
+
+
+def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any,
+          strict: Any = None) -> Score:
     """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
 
     ratio = |actual - expected| / allowed per element (allowed 0: exact; NaN: inf);
     passes when the worst ratio is <= 1. ``name`` is how the array is called in
     messages (``out``, ``grad['kernel']``) and ``call`` the layer call that made it.
+    ``strict_ratio`` is the worst ratio against :func:`strict_allowed` (``strict``
+    or ``allowed / SAFETY``): a pass with strict_ratio > 1 is a quality warning.
     """
     expected = np.asarray(expected, dtype=np.float64)
+    not_array = _not_an_array(actual)
+    if not_array:
+        return Score(name, False, message=f"{name} is {not_array}, but should be an array of shape "
+                                               f"{expected.shape} [{call}]")
     raw = np.asarray(actual)
     dtype = str(raw.dtype)
     if raw.shape != expected.shape:
         return Score(name, False, message=f"{name}.shape={raw.shape}, but should be "
                                                f"{expected.shape} [{call}]")
     # ml_dtypes' bfloat16 (and float8 types) are kind "V" in NumPy but real floating dtypes
-    if raw.dtype.kind not in "fiub" and raw.dtype.name not in _ML_FLOATS:
-        return Score(name, False, message=f"{name}.dtype={dtype}, but should be a real "
-                                               f"floating dtype [{call}]")
+    if raw.dtype.kind != "f" and raw.dtype.name not in _ML_FLOATS:
+        return Score(name, True, message=f"{name}.dtype={dtype}, but should be a real "
+                                              f"floating dtype [{call}]")
     got = raw.astype(np.float64)
     tol = np.broadcast_to(np.asarray(allowed, dtype=np.float64), expected.shape)
     if expected.size == 0:
-        return Score(name, True, ratio=0.0)
+        return Score(name, True, ratio=0.0, strict_ratio=0.0)
     ratio = _ratios(got, expected, tol)
+    strict_tol = np.broadcast_to(strict_allowed(allowed, strict), expected.shape)
+    strict_ratio = float(np.max(_ratios(got, expected, strict_tol)))
     flat = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
     worst_ratio = float(ratio[index])
@@ -163,7 +213,7 @@ def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: A
     bad = ratio > 1.0
     mismatches = int(np.count_nonzero(bad))
     if not mismatches:
-        return Score(name, True, ratio=worst_ratio, worst=worst)
+        return Score(name, True, ratio=worst_ratio, worst=worst, strict_ratio=strict_ratio)
     with np.errstate(all="ignore"):
         diff = np.abs(got - expected)[bad]
         rel = diff / np.abs(expected[bad])
@@ -180,7 +230,7 @@ def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: A
         f" Max relative difference among violations: {np.max(rel):.6g}",
     ]
     return Score(name, True, ratio=worst_ratio, mismatches=mismatches, worst=worst,
-                      message="\n".join(lines))
+                      message="\n".join(lines), strict_ratio=strict_ratio)
 
 
 # ------------------------------------------------------------- checking a case
@@ -204,6 +254,14 @@ class CaseResult:
     exception: dict | None = None
     message: str = ""
     seconds: float = 0.0
+    #: worst ratio per category against the strict precision class (see score)
+    strict_ratio: dict[str, float] = field(default_factory=dict)
+    #: the waiver that turned failing categories into ``waived`` (conformance.waivers)
+    waiver: dict | None = None
+    #: what the adapter printed (fds 1 and 2) during the case, bounded (conformance.runner)
+    output: str = ""
+    #: the forward's effective precision (conformance.precision.Precision.to_json); None: no estimate
+    precision: dict | None = None
 
     @property
     def verdict(self) -> str:
@@ -216,7 +274,11 @@ class CaseResult:
                 "input_shape": list(self.input_shape), "kind": self.kind, "dtype": self.dtype,
                 "verdicts": dict(self.verdicts), "worst_ratio": dict(self.worst_ratio),
                 "worst": dict(self.worst), "exception": self.exception,
-                "message": self.message, "seconds": self.seconds}
+                "message": self.message, "seconds": self.seconds,
+                **({"strict_ratio": dict(self.strict_ratio)} if self.strict_ratio else {}),
+                **({"waiver": self.waiver} if self.waiver is not None else {}),
+                **({"output": self.output} if self.output else {}),
+                **({"precision": self.precision} if self.precision is not None else {})}
 
     @classmethod
     def for_case(cls, case: Any, dtype: str, **fields: Any) -> "CaseResult":
@@ -229,7 +291,10 @@ class CaseResult:
         """The categories that apply to a case."""
         if case.kind == "invalid":
             return ("error_behaviour",)
-        return ("shape", "output", "gradient") if case.gradient else ("shape", "output")
+        from . import training
+
+        extra = training.CATEGORIES if training.applies(case) else ()
+        return (("shape", "output", "gradient") if case.gradient else ("shape", "output")) + extra
 
 
 def cast(array: Any, dtype: str) -> np.ndarray:
@@ -342,9 +407,29 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int
             _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat)
         if repeat >= 2:
             _score_determinism(result, runs, repeat, call, messages)
+        from . import training  # initializer, regularizer, constraint (issue 11)
+
+        if training.applies(case):
+            training.check_training(adapter, case, m, dtype, timer, result, messages)
         result.message = "\n".join(messages)[:_MAX_MESSAGE]
+    from .levels import enforce
+
+    enforce(_declaration(adapter), result)
     result.seconds = timer.seconds
     return result
+
+
+_DECLARATIONS: dict[int, tuple[Any, Any]] = {}
+
+
+def _declaration(adapter: Any) -> Any:
+    """The adapter's parsed declaration (conformance.levels.declaration_of), once per adapter."""
+    from .levels import declaration_of
+
+    held = _DECLARATIONS.get(id(adapter))
+    if held is None or held[0] is not adapter:
+        held = _DECLARATIONS[id(adapter)] = (adapter, declaration_of(adapter))
+    return held[1]
 
 
 def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
@@ -365,14 +450,56 @@ def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
                           f"{_invalid_reason(case)} [{call}]")
 
 
-def _forward_call(adapter, m, dtype, result) -> Any:
-    return lambda: np.asarray(adapter.forward(_spec(result), cast(m.inputs, dtype),
-                                              {k: cast(w, dtype) for k, w in m.weights.items()}))
+def _passed(m, dtype, gradient: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fresh copies for one call, by name, each with the source it was cast from."""
+    out = {"inputs": (cast(m.inputs, dtype), m.inputs)}
+    out.update({f"weights[{k!r}]": (cast(w, dtype), w) for k, w in m.weights.items()})
+    if gradient:
+        out["output_grad"] = (cast(m.output_grad, dtype), m.output_grad)
+    return out
 
 
-def _vjp_call(adapter, m, dtype, result) -> Any:
-    return lambda: adapter.vjp(_spec(result), cast(m.inputs, dtype),
-                               {k: cast(w, dtype) for k, w in m.weights.items()}, cast(m.output_grad, dtype))
+def _ownership(what: str, returned: Any, passed: dict, dtype: str) -> list[str]:
+    """How a call broke the caller's ownership of the arrays it passed: arrays written into
+    (compared bitwise with a fresh copy) and returned arrays that share memory with one."""
+    found = []
+    for name, (arr, source) in passed.items():
+        fresh = cast(source, dtype)
+        if arr.tobytes() != fresh.tobytes():
+            a, f = arr.astype(np.float64), fresh.astype(np.float64)
+            changed = int(np.count_nonzero(~((a == f) | (np.isnan(a) & np.isnan(f)))))
+            found.append(f"{what} wrote into the caller's {name} ({changed} of {arr.size} elements changed)")
+    values = returned.items() if isinstance(returned, Mapping) else [("result", returned)]
+    for key, value in values:
+        if isinstance(value, np.ndarray):
+            shared = [name for name, (arr, _) in passed.items() if np.shares_memory(value, arr)]
+            if shared:
+                label = "its result" if key == "result" else f"grad[{key!r}]"
+                found.append(f"{what} returned {label} as a view of the caller's {', '.join(shared)} "
+                             "(shares memory): results must be new arrays")
+    return found
+
+
+def _forward_call(adapter, m, dtype, result, sink: list | None = None) -> Any:
+    def call() -> Any:
+        passed = _passed(m, dtype, False)
+        out = adapter.forward(_spec(result), passed["inputs"][0],
+                              {k: passed[f"weights[{k!r}]"][0] for k in m.weights})
+        if sink is not None:
+            sink.extend(_ownership("forward", out, passed, dtype))
+        return out
+    return call
+
+
+def _vjp_call(adapter, m, dtype, result, sink: list | None = None) -> Any:
+    def call() -> Any:
+        passed = _passed(m, dtype, True)
+        grads = adapter.vjp(_spec(result), passed["inputs"][0],
+                            {k: passed[f"weights[{k!r}]"][0] for k in m.weights}, passed["output_grad"][0])
+        if sink is not None:
+            sink.extend(_ownership("vjp", grads, passed, dtype))
+        return grads
+    return call
 
 
 def _again(fn: Any, timer: _Timer, calls: int) -> list[Any]:
@@ -418,7 +545,8 @@ def _spread(results: list[Any], worst: dict | None, key: str | None = None) -> s
 
 def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repeat) -> None:
     v = result.verdicts
-    fn = _forward_call(adapter, m, dtype, result)
+    owned: list[str] = []
+    fn = _forward_call(adapter, m, dtype, result, owned)
     try:
         out = timer.call(fn)
     except Unsupported as exc:
@@ -431,14 +559,25 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
         result.exception = _exception(exc)
         messages.append(_error_text("forward", exc, call))
         return
-    c = score("out", out, m.expected_output, m.allowed_output, call=call)
+    found = list(owned)  # the first call's: later calls of a mutating adapter would repeat it
+    c = score("out", out, m.expected_output, m.allowed_output, call=call,
+              strict=getattr(m, "strict_output", None))
     v["shape"] = "pass" if c.shape_ok else "fail"
     if c.ratio is not None:
         result.worst_ratio["output"] = c.ratio
         result.worst["output"] = c.worst
-    v["output"] = "pass" if c.passed else "fail"
+        if c.strict_ratio is not None:
+            result.strict_ratio["output"] = c.strict_ratio
+    v["output"] = ("pass" if c.strict_passed else "quality_warning") if c.passed else "fail"
     if c.message:
         messages.append(c.message)
+    if v["output"] == "quality_warning":
+        messages.append(f"out is within the loose precision class (ratio {c.ratio:.3g}) but not the strict "
+                        f"one (ratio {c.strict_ratio:.3g}) [{call}]")
+    if c.shape_ok:
+        from .precision import judge  # effective precision (issue 12): bits short of the dtype fail
+
+        judge(result, out, m, dtype, call, messages)
     results = [out]
     if not c.passed or repeat >= 2:
         results += _again(fn, timer, max(repeat, RECHECK_CALLS if not c.passed else 1) - 1)
@@ -447,6 +586,15 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
         v["output"] = "nondeterministic"
         messages.append(f"out is nondeterministic: identical calls returned different results; "
                         f"{_spread(results, c.worst)} [{call}]")
+    _mutation(v, "output", found, messages, call)
+
+
+def _mutation(v: dict, category: str, found: list[str], messages: list[str], call: Any) -> None:
+    """The ``mutation`` verdict: the call wrote into an array the caller passed or returned a view
+    of one (conformance.scoring._ownership); it outranks fail, whatever the values were."""
+    if found:
+        v[category] = worst_verdict([v[category], "mutation"])
+        messages.extend(f"{text} [{call}]" for text in found)
 
 
 def _spec(result: CaseResult) -> dict:
@@ -460,7 +608,8 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
         v["gradient"] = "unsupported"
         messages.append(f"gradient unsupported: the adapter has no vjp [{call}]")
         return
-    fn = _vjp_call(adapter, m, dtype, result)
+    owned: list[str] = []
+    fn = _vjp_call(adapter, m, dtype, result, owned)
     try:
         grads = timer.call(fn)
     except Unsupported as exc:
@@ -473,12 +622,15 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
         result.exception = result.exception or _exception(exc)
         messages.append(_error_text("vjp", exc, call))
         return
+    found = list(owned)
     if not isinstance(grads, Mapping):
         v["gradient"] = "fail"
         messages.append(f"vjp returned {type(grads).__name__}, but should return a dict keyed by "
                         f"{sorted(m.expected_gradients)} [{call}]")
         return
     shape_ok, values_ok, worst_ratio, worst = True, True, None, None
+    strict_worst: float | None = None
+    strict = getattr(m, "strict_gradients", None) or {}
     for key in m.expected_gradients:
         name = f"grad[{key!r}]"
         if key not in grads:
@@ -486,7 +638,10 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
             messages.append(f"vjp returned no {key!r} gradient; it returned keys {sorted(grads)} "
                             f"and should return {sorted(m.expected_gradients)} [{call}]")
             continue
-        c = score(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call)
+        c = score(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call,
+                  strict=strict.get(key))
+        if c.strict_ratio is not None and (strict_worst is None or not c.strict_ratio <= strict_worst):
+            strict_worst = c.strict_ratio
         shape_ok &= c.shape_ok
         values_ok &= c.passed
         if c.ratio is not None and (worst_ratio is None or c.ratio > worst_ratio):
@@ -498,6 +653,12 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
     else:
         v.setdefault("shape", "pass")
     v["gradient"] = "pass" if values_ok else "fail"
+    if strict_worst is not None:
+        result.strict_ratio["gradient"] = strict_worst
+        if values_ok and strict_worst > 1.0:
+            v["gradient"] = "quality_warning"
+            messages.append(f"the gradients are within the loose precision class (ratio {worst_ratio:.3g}) but "
+                            f"not the strict one (ratio {strict_worst:.3g}) [{call}]")
     if worst_ratio is not None:
         result.worst_ratio["gradient"] = worst_ratio
         if worst is not None:
@@ -511,6 +672,7 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
         key = worst["name"] if worst else None
         messages.append(f"vjp is nondeterministic: identical calls returned different gradients; "
                         f"{_spread(results, worst, key)}{f' of {key!r}' if key else ''} [{call}]")
+    _mutation(v, "gradient", found, messages, call)
 
 
 def _score_determinism(result: CaseResult, runs: dict[str, list], repeat: int, call: Any,

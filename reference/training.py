@@ -19,9 +19,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import shapes
-from .constraints import apply_constraint, normalize_constraint
+from .constraints import apply_constraint, norm_axes, normalize_constraint
 from .initializers import Distribution, distribution, fans, normalize_initializer
 from .regularizers import normalize_regularizer, penalty, penalty_grad
+from .shapes import InvalidConfig
 
 __all__ = ["training_arguments", "weight_arguments", "weight_fans", "initializer_distributions",
            "regularization", "regularization_vjp", "constrain", "normalize_training"]
@@ -73,6 +74,9 @@ def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
         arg = f"{prefix}_initializer"
         if arg in config:
             out[arg] = normalize_initializer(L, arg, config[arg])
+            if prefix == "bias" and out[arg]["class_name"] == "Orthogonal":
+                raise InvalidConfig(L, arg, "cannot be Orthogonal: it initializes weights of rank >= 2 and a "
+                                    "bias has rank 1 (Keras raises ValueError at build)", config[arg])
         else:
             d = _INIT_DEFAULTS[prefix]
             out[arg] = {"class_name": d["class_name"], "config": dict(d["config"])}
@@ -84,6 +88,14 @@ def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
         arg = f"{prefix}_constraint"
         v = config.get(arg)
         out[arg] = None if v is None else normalize_constraint(L, arg, v)
+        if out[arg] is not None and "axis" in out[arg]["config"]:
+            ndim = 1 if prefix == "bias" else layer.rank + 2
+            try:
+                norm_axes(out[arg], ndim)
+            except InvalidConfig:
+                raise InvalidConfig(L, f"{arg}.axis", f"must be distinct axes of the rank-{ndim} {prefix} weight "
+                                    f"(in [-{ndim}, {ndim - 1}]; Keras fails at the first optimizer step)",
+                                    out[arg]["config"]["axis"]) from None
 
 
 # ------------------------------------------------------------------ per-layer computations

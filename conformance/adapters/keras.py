@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from conv_conformance.conformance.levels import DTYPES, declare
 from conv_conformance.oracle import tf_layers
 
 from ._geometry import plain_float
@@ -24,6 +25,8 @@ class KerasAdapter:
     #: the harness replaces the worker after this many cases.
     cases_per_worker = 1000
     flavour = "keras3"
+    #: every layer, every optional feature, every dtype, gradients (conformance.levels)
+    declaration = declare(dtypes=DTYPES)
 
     def versions(self) -> dict[str, str]:
         """{"tensorflow": ..., "keras": ...} of the libraries that compute the results."""
@@ -37,3 +40,30 @@ class KerasAdapter:
             output_grad: np.ndarray) -> dict[str, np.ndarray]:
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
         return {k: plain_float(v) for k, v in tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}
+
+    # training-time arguments (issue 11), through Keras itself: conv_conformance.oracle.tf_training
+    def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
+        """The weights Keras builds the layer with (float32), every initializer seeded with `seed`."""
+        from conv_conformance.oracle import tf_training
+
+        return tf_training.initialize(spec, input_shape, seed, flavour=self.flavour)
+
+    def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
+        """layer.losses after one call, by weight name and "activity"."""
+        from conv_conformance.oracle import tf_training
+
+        return tf_training.regularization(spec, inputs, weights, flavour=self.flavour)
+
+    def regularization_vjp(self, spec: dict, inputs: np.ndarray,
+                           weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Gradient of sum(layer.losses) by the inputs and every weight (tf.GradientTape)."""
+        from conv_conformance.oracle import tf_training
+
+        return {k: plain_float(v) for k, v in
+                tf_training.regularization_vjp(spec, inputs, weights, flavour=self.flavour).items()}
+
+    def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each weight through the layer's own constraint object, as an optimizer step applies it."""
+        from conv_conformance.oracle import tf_training
+
+        return {k: plain_float(v) for k, v in tf_training.constrain(spec, weights, flavour=self.flavour).items()}
