@@ -173,27 +173,54 @@ class _KerasBackendAdapter:
 
 
 class KerasJaxAdapter(_KerasBackendAdapter):
-    """Keras 3 on the JAX backend (x64 enabled); gradients by jax.vjp of layer.stateless_call."""
+    """Keras 3 on the JAX backend (x64 enabled); the layer's stateless_call under jax.jit, as
+    model.predict / model.fit run it on this backend; gradients by jax.vjp of that call.
+
+    (jit is also what keeps a run affordable: op-by-op eager dispatch compiles every op for
+    every new shape, 4.8 s against 1.6 s per forward+vjp of a Conv2DTranspose here.)
+    """
 
     name = "keras-jax"
     backend = "jax"
 
-    def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
-            output_grad: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (jax.vjp)."""
-        import jax
-        import jax.numpy as jnp
+    def environment(self) -> dict[str, str]:
+        """As the base class, plus how the layer is called."""
+        return {**super().environment(), "keras_jax_call": "jax.jit(layer.stateless_call)"}
 
+    def _function(self, spec: dict, inputs: np.ndarray, weights: dict) -> tuple[Any, list[str], list]:
         layer, names = self._prepare(spec, inputs, weights)
         frozen = [v.value for v in layer.non_trainable_variables]
 
         def f(x, ws):
             return layer.stateless_call(ws, frozen, x)[0]
 
-        y, pullback = self._declining(
-            lambda: jax.vjp(f, jnp.asarray(inputs), [jnp.asarray(weights[n]) for n in names]),
+        return f, names, [weights[n] for n in names]
+
+    def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+        """The layer's output, computed by Keras on JAX (jit-compiled) in the inputs' dtype."""
+        import jax
+        import jax.numpy as jnp
+
+        f, _, ws = self._function(spec, inputs, weights)
+        y = self._declining(lambda: jax.jit(f)(jnp.asarray(inputs), [jnp.asarray(w) for w in ws]),
+                            spec, np.shape(inputs))
+        return plain_float(np.asarray(y))
+
+    def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
+            output_grad: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (jax.vjp, jit-compiled)."""
+        import jax
+        import jax.numpy as jnp
+
+        f, names, ws = self._function(spec, inputs, weights)
+
+        def pull(x, ws, g):
+            y, pullback = jax.vjp(f, x, ws)
+            return pullback(g.astype(y.dtype))
+
+        dx, dws = self._declining(
+            lambda: jax.jit(pull)(jnp.asarray(inputs), [jnp.asarray(w) for w in ws], jnp.asarray(output_grad)),
             spec, np.shape(inputs))
-        dx, dws = pullback(jnp.asarray(output_grad, dtype=y.dtype))
         return {"inputs": plain_float(np.asarray(dx)), **{n: plain_float(np.asarray(d)) for n, d in zip(names, dws)}}
 
 

@@ -28,8 +28,9 @@ converters produce for a Keras layer, with every Keras rule made explicit:
   Resize mode and is declined;
 * activations map to ONNX operators with Keras's constants set explicitly
   (``LeakyRelu(alpha=0.2)``, ``HardSigmoid(alpha=1/6, beta=0.5)``, silu as
-  ``x*Sigmoid(x)`` since Swish is newer than the pinned opset); those with no
-  operator are declined.
+  ``x*Sigmoid(x)`` since Swish is newer than the pinned opset; squareplus,
+  sparse_plus and glu from elementary operators); sparsemax, which has no
+  operator, is declined.
 
 The spec is validated with ``reference.normalize`` / ``reference.output_shape``
 first, so every configuration Keras rejects is rejected here (InvalidConfig).
@@ -240,6 +241,20 @@ def _activation(g: _Graph, name: str, y: str) -> str:
         return g.op("Shrink", [y], lambd=0.5, bias=0.0)
     if name == "tanh_shrink":
         return g.op("Sub", [y, g.op("Tanh", [y])])
+    if name == "sparse_sigmoid":  # 0 below -1, 1 above 1, (x+1)/2 between: clip(x/2 + 1/2, 0, 1)
+        return g.op("HardSigmoid", [y], alpha=0.5, beta=0.5)
+    if name == "squareplus":  # (x + sqrt(x^2 + 4)) / 2
+        root = g.op("Sqrt", [g.op("Add", [g.op("Mul", [y, y]), g.const(4.0, "b")])])
+        return g.op("Div", [g.op("Add", [y, root]), g.const(2.0, "two")])
+    if name == "sparse_plus":  # 0 for x <= -1, (x+1)^2/4 for -1 < x < 1, x for x >= 1
+        shifted = g.op("Add", [y, g.const(1.0, "one")])
+        middle = g.op("Mul", [g.op("Mul", [shifted, shifted]), g.const(0.25, "quarter")])
+        upper = g.op("Where", [g.op("Less", [y, g.const(1.0, "one")]), middle, y])
+        return g.op("Where", [g.op("LessOrEqual", [y, g.const(-1.0, "minus_one")]), g.const(0.0, "zero"), upper])
+    if name == "glu":  # first half of the last axis times sigmoid of the second half
+        a, b = g.name("glu_a"), g.name("glu_b")
+        g.nodes.append(g.helper.make_node("Split", [y], [a, b], name=g.name("split"), axis=-1, num_outputs=2))
+        return g.op("Mul", [a, g.op("Sigmoid", [b])])
     if name == "softmax":
         return g.op("Softmax", [y], axis=-1)
     if name == "log_softmax":

@@ -1,0 +1,312 @@
+"""The deployment-runtime adapters (keras-jax/-torch/-numpy, onnxruntime[-noopt],
+openvino, litert[-noxnnpack]) against the reference.
+
+Every case is scored by the harness itself (``conformance.scoring.check``) in
+a worker process (``runner.Isolated``), as ``conv-conformance run`` scores it:
+each Keras backend needs a process whose first ``import keras`` sees its
+``KERAS_BACKEND``, and the worker is where the adapters load in a run. One
+worker per adapter serves all its cases; each case's model (ONNX graph,
+TFLite conversion) is built once per case.
+
+A known divergence of a runtime is a strict xfail whose condition names the
+runtime version it was measured on (docs/divergences.md has the evidence).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from conv_conformance import reference
+from conv_conformance.oracle.cases import make_case, materialize
+from tests.conformance.test_adapters import CASES, INVALID
+
+# adapter name -> (module that must import, "module:Class", pytest marks)
+RUNTIMES = {
+    "keras-jax": ("jax", "keras_backends:KerasJaxAdapter", [pytest.mark.jax]),
+    "keras-torch": ("torch", "keras_backends:KerasTorchAdapter", [pytest.mark.torch]),
+    "keras-numpy": ("jax", "keras_backends:KerasNumpyAdapter", [pytest.mark.jax]),
+    "onnxruntime": ("onnxruntime", "onnxruntime:OnnxRuntimeAdapter", []),
+    "onnxruntime-noopt": ("onnxruntime", "onnxruntime:OnnxRuntimeNoOptAdapter", []),
+    "openvino": ("openvino", "openvino:OpenVinoAdapter", []),
+    "litert": ("ai_edge_litert", "litert:LiteRtAdapter", [pytest.mark.tensorflow]),
+    "litert-noxnnpack": ("ai_edge_litert", "litert:LiteRtNoXnnpackAdapter", [pytest.mark.tensorflow]),
+}
+_PREFIX = "conv_conformance.conformance.adapters."
+_workers: dict = {}
+
+# A few cases per layer family (shared with the framework adapters' tests), plus declined ones.
+FAMILY_CASES = ("conv1d-causal-dil-groups", "conv2d-same-stride-relu", "conv3d-same", "conv2dt-same-s2",
+                "conv1dt-valid-op", "depthwise2d-stride-dil", "separable1d-stride", "cropping3d-cf",
+                "zeropadding1d", "upsampling2d-nearest-cf", "upsampling2d-bilinear", "upsampling2d-bicubic",
+                "upsampling2d-lanczos3")
+FLOAT64_CASES = ("conv2d-same-stride-relu", "conv2dt-same-s2", "upsampling2d-bilinear")
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_workers():
+    yield
+    for worker in _workers.values():
+        worker.close()
+    _workers.clear()
+
+
+def worker(name: str):
+    """The adapter's worker process (one per adapter for the module); skips when its runtime is missing."""
+    if name not in _workers:
+        requirement, target, _ = RUNTIMES[name]
+        pytest.importorskip(requirement)
+        from conv_conformance.conformance.runner import Isolated
+
+        _workers[name] = Isolated(_PREFIX + target, timeout=300)
+    return _workers[name]
+
+
+def _params(names=tuple(RUNTIMES)):
+    return [pytest.param(n, marks=RUNTIMES[n][2], id=n) for n in names]
+
+
+def score(name: str, case_name: str, dtype: str):
+    """The harness's CaseResult for one case of the shared table, scored in the adapter's worker."""
+    spec, shape = CASES[case_name] if case_name in CASES else INVALID[case_name]
+    kind = "valid" if case_name in CASES else "invalid"
+    case = make_case(reference.normalize(spec) if kind == "valid" else spec, shape, kind)
+    return worker(name).check(case, materialize(case, dtype), dtype)
+
+
+# ---------------------------------------------------------------- expectations
+
+def declined(name: str, case_name: str, dtype: str) -> str | None:
+    """Why the adapter declines the case's forward pass, or None."""
+    cfg = reference.normalize(CASES[case_name][0])["config"]
+    interp = cfg.get("interpolation")
+    if interp in ("lanczos3", "lanczos5") and name in ("keras-torch", "onnxruntime", "onnxruntime-noopt",
+                                                       "openvino", "litert", "litert-noxnnpack"):
+        return "no lanczos"
+    if interp == "bicubic" and name.startswith("litert"):
+        return "ResizeBicubic needs Flex"
+    if dtype != "float32" and name in ("openvino", "litert", "litert-noxnnpack"):
+        return "float32 only"
+    if dtype == "float64" and name.startswith("onnxruntime") and not case_name.startswith(("cropping", "zeropadding")):
+        return "ORT CPU has no float64 Conv/ConvTranspose/Resize kernel"
+    return None
+
+
+def divergence(name: str, case_name: str, dtype: str) -> str | None:
+    """Why the runtime is known to differ from Keras 3 semantics on this case (docs/divergences.md R*), or None."""
+    cfg = reference.normalize(CASES[case_name][0])["config"]
+    if name == "keras-torch" and cfg.get("interpolation") == "bicubic" and _version("keras").startswith("3.15."):
+        return "R1: Keras torch backend bicubic is F.interpolate's (a=-0.75, edges clamped), not Keras's (a=-0.5)"
+    family = reference.LAYERS[CASES[case_name][0]["class_name"]].family
+    if name == "keras-numpy" and dtype == "float64" and _version("keras").startswith("3.15.") and (
+            family == "conv_transpose" or (family != "upsampling" and cfg.get("use_bias"))
+            or cfg.get("interpolation", "nearest") != "nearest"):
+        return ("R2: Keras numpy backend demotes float64 to float32 in dtypes.result_type (ops.add of the bias, "
+                "resize weights); Conv*Transpose raises TypeError (float32 kernel against float64 input)")
+    if name == "openvino" and cfg.get("interpolation") == "bicubic" and _version("openvino").startswith("2026.4"):
+        return "R4: OpenVINO CPU Interpolate cubic ignores ONNX Resize exclude_outside=1 (edge taps clamped)"
+    return None
+
+
+# ---------------------------------------------------------------- tests
+
+def _cases(dtypes=("float32",)):
+    out = []
+    for name in RUNTIMES:
+        for dtype in dtypes:
+            cases = FAMILY_CASES if dtype == "float32" else FLOAT64_CASES
+            for case_name in cases:
+                out.append(pytest.param(name, case_name, dtype, marks=RUNTIMES[name][2],
+                                        id=f"{name}-{case_name}-{dtype}"))
+    return out
+
+
+@pytest.mark.parametrize("name, case_name, dtype", _cases(("float32", "float64")))
+def test_runtime_matches_reference(name, case_name, dtype, request):
+    result = score(name, case_name, dtype)
+    why = declined(name, case_name, dtype)
+    if why:
+        assert result.verdicts["output"] == "unsupported", (why, result.verdicts, result.message)
+        return
+    reason = divergence(name, case_name, dtype)
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    assert result.verdicts["shape"] == "pass", result.message
+    assert result.verdicts["output"] == "pass", result.message
+    grad = result.verdicts["gradient"]
+    if name in ("keras-jax", "keras-torch"):
+        assert grad == "pass", result.message
+    else:
+        assert grad == "unsupported" and "no vjp" in result.message, result.message
+
+
+@pytest.mark.parametrize("case_name", ["strides-and-dilation", "output-padding-ge-strides", "unknown-padding"])
+@pytest.mark.parametrize("name", _params())
+def test_runtime_rejects_what_keras_rejects(name, case_name):
+    result = score(name, case_name, "float32")
+    assert result.verdicts == {"error_behaviour": "pass"}, result.message
+
+
+@pytest.mark.parametrize("name", _params())
+def test_runtime_records_versions_and_environment(name):
+    info = worker(name).info
+    assert info is not None and info.name == name
+    expected = {"keras-jax": {"keras", "jax"}, "keras-torch": {"keras", "torch"}, "keras-numpy": {"keras", "jax"},
+                "onnxruntime": {"onnxruntime", "onnx"}, "onnxruntime-noopt": {"onnxruntime", "onnx"},
+                "openvino": {"openvino", "onnx"}, "litert": {"ai_edge_litert", "tensorflow"},
+                "litert-noxnnpack": {"ai_edge_litert", "tensorflow"}}[name]
+    assert expected <= set(info.versions), info.versions
+    facts = info.environment["adapter"]
+    if name.startswith("keras-"):
+        backend = name.split("-")[1]
+        assert facts["keras_backend"] == backend and facts["KERAS_BACKEND"] == backend, facts
+        if backend in ("jax", "numpy"):
+            assert facts["jax_enable_x64"] == "True", facts
+    elif name.startswith("onnxruntime"):
+        level = "ORT_DISABLE_ALL" if name.endswith("noopt") else "ORT_ENABLE_ALL"
+        assert facts["ort_graph_optimization_level"] == level and facts["ort_providers"] == "CPUExecutionProvider"
+        assert (facts["onnx_opset"], facts["onnx_ir_version"]) == ("21", "10")
+    elif name == "openvino":
+        # the precision the compiled model reports, not the hint we passed
+        assert facts["ov_inference_precision_float32"] == "<Type: 'float32'>", facts
+        assert "ov_default_inference_precision" in facts
+    else:
+        assert facts["litert_xnnpack_delegate"] == str(name == "litert"), facts
+
+
+@pytest.mark.jax
+def test_keras_backend_mismatch_is_refused():
+    """keras already imported with another backend: the adapter refuses to load and names both backends."""
+    pytest.importorskip("jax")
+    code = textwrap.dedent("""
+        import os
+        os.environ["KERAS_BACKEND"] = "numpy"
+        import keras
+        from conv_conformance.conformance.adapters.keras_backends import KerasJaxAdapter
+        try:
+            KerasJaxAdapter()
+        except RuntimeError as exc:
+            print("REFUSED", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "REFUSED" in out.stdout, out.stderr[-2000:]
+    assert "'jax' backend" in out.stdout and "'numpy' backend" in out.stdout, out.stdout
+
+
+def test_keras_numpy_has_no_vjp():
+    from conv_conformance.conformance.adapters import keras_backends
+
+    assert not hasattr(keras_backends.KerasNumpyAdapter, "vjp")
+    assert callable(keras_backends.KerasJaxAdapter.vjp) and callable(keras_backends.KerasTorchAdapter.vjp)
+
+
+# ---------------------------------------------------------------- the ONNX graph
+
+def _graph(spec: dict, shape: tuple):
+    pytest.importorskip("onnx")
+    from conv_conformance.conformance.adapters import onnx_graph
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = {k: rng.standard_normal(s).astype(np.float32) for k, s in reference.weight_shapes(spec, shape).items()}
+    return onnx_graph.build(spec, x, w).model
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+@pytest.mark.parametrize("case_name", ["conv2d-same-stride-relu", "conv2dt-same-s2", "depthwise2d-stride-dil",
+                                       "upsampling2d-bicubic", "zeropadding3d-cf"])
+def test_onnx_graph_is_valid_pinned_and_explicit(case_name):
+    import onnx
+
+    model = _graph(*CASES[case_name])
+    onnx.checker.check_model(model, full_check=True)
+    assert model.ir_version == 10 and [(o.domain, o.version) for o in model.opset_import] == [("", 21)]
+    for node in model.graph.node:
+        assert "auto_pad" not in _attrs(node), node
+
+
+def test_onnx_conv_transpose_window():
+    """Keras's window as pads/output_padding, derived by hand from Keras's formulas:
+    'same', k=3, s=2, n=5: natural length 11, Keras length 10, crop 0 before and 1 after;
+    'valid', k=2, s=3, n=4: natural length 11, Keras length 12 (= n*s): 1 zero appended."""
+    same = _graph({"class_name": "Conv1DTranspose", "config": {"filters": 2, "kernel_size": 3, "strides": 2,
+                                                                "padding": "same"}}, (1, 5, 3))
+    node = next(n for n in same.graph.node if n.op_type == "ConvTranspose")
+    assert _attrs(node)["pads"] == [0, 1] and "output_padding" not in _attrs(node)
+    valid = _graph({"class_name": "Conv1DTranspose", "config": {"filters": 2, "kernel_size": 2, "strides": 3}},
+                   (1, 4, 3))
+    node = next(n for n in valid.graph.node if n.op_type == "ConvTranspose")
+    assert _attrs(node)["pads"] == [0, 0] and _attrs(node)["output_padding"] == [1]
+
+
+def test_onnx_depthwise_is_group_conv_in_keras_channel_order():
+    """DepthwiseConv2D with C=3, M=2: Conv(group=3), weight (6, 1, k, k) with row c*M + m = kernel[..., c, m]."""
+    from onnx import numpy_helper
+
+    spec, shape = CASES["depthwise2d-stride-dil"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = {k: rng.standard_normal(s).astype(np.float32) for k, s in reference.weight_shapes(spec, shape).items()}
+    pytest.importorskip("onnx")
+    from conv_conformance.conformance.adapters import onnx_graph
+
+    model = onnx_graph.build(spec, x, w).model
+    node = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert _attrs(node)["group"] == 3
+    weight = numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == node.input[1]))
+    assert weight.shape == (6, 1, 3, 3)
+    for c in range(3):
+        for m in range(2):
+            np.testing.assert_array_equal(weight[c * 2 + m, 0], w["kernel"][:, :, c, m])
+
+
+def test_onnx_resize_modes_match_keras():
+    bicubic = _graph(*CASES["upsampling2d-bicubic"])
+    node = next(n for n in bicubic.graph.node if n.op_type == "Resize")
+    a = _attrs(node)
+    assert (a["mode"], a["coordinate_transformation_mode"], a["cubic_coeff_a"], a["exclude_outside"]) \
+        == (b"cubic", b"half_pixel", -0.5, 1)
+    nearest = _graph(*CASES["upsampling2d-nearest-cf"])
+    a = _attrs(next(n for n in nearest.graph.node if n.op_type == "Resize"))
+    assert (a["mode"], a["coordinate_transformation_mode"], a["nearest_mode"]) == (b"nearest", b"asymmetric", b"floor")
+
+
+def test_onnx_graph_declines_what_onnx_cannot_express():
+    from conv_conformance.conformance import Unsupported
+
+    with pytest.raises(Unsupported, match="lanczos3"):
+        _graph(*CASES["upsampling2d-lanczos3"])
+    with pytest.raises(Unsupported, match="sparsemax"):
+        _graph(*CASES["conv2d-sparsemax"])
+
+
+# ---------------------------------------------------------------- LiteRT delegate
+
+@pytest.mark.tensorflow
+def test_litert_variants_differ_by_the_xnnpack_delegate():
+    """The converted CONV_2D is taken by the XNNPACK delegate in `litert`, run by LiteRT's kernel in the other."""
+    pytest.importorskip("ai_edge_litert")
+    from conv_conformance.conformance.adapters.litert import LiteRtAdapter, LiteRtNoXnnpackAdapter
+
+    spec, shape = CASES["conv2d-same-stride-relu"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = {k: rng.standard_normal(s).astype(np.float32) for k, s in reference.weight_shapes(spec, shape).items()}
+    assert "DELEGATE" in LiteRtAdapter().ops(spec, x, w)
+    assert LiteRtNoXnnpackAdapter().ops(spec, x, w) == ["CONV_2D"]
