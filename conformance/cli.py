@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -127,6 +128,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--repeat", type=_repeat_count, default=0, metavar="K",
                      help="call every forward and vjp K times and score their bitwise equality as the "
                           "`determinism` category (K >= 2; default: off)")
+    run.add_argument("--tolerance", default=None, choices=("rigorous", "probabilistic"),
+                     help="allowed error per element: 'rigorous' (a forward error bound for every summation "
+                          "order) or 'probabilistic' (Higham & Mary's lambda*sqrt(n)*u, false-alarm "
+                          "probability 1e-6 per case); default: rigorous (see docs/tolerance.md)")
     run.add_argument("--out", default="conformance-report", metavar="DIR",
                      help="directory for report.json (default: conformance-report)")
     run.set_defaults(func=_guarded(_run))
@@ -236,10 +241,15 @@ def _run(args: argparse.Namespace) -> int:
     layers = check_layers(args.layers)
     target = resolve(args.adapter)
     cases = _case_set(args.profile, layers)
+    from conv_conformance.oracle.cases import TOLERANCE_ENV, resolve_tolerance
+
+    # the workers materialize the cases: they read the mode from their inherited environment
+    os.environ[TOLERANCE_ENV] = resolve_tolerance(args.tolerance)
     meta = default_meta(corpus_id=corpus_id(cases), profile=args.profile, dtype=args.dtype,
                         adapter={"name": args.adapter, "target": target, "versions": {}},
                         jobs=args.jobs, timeout=args.timeout, started=utc_now(),
                         threads_per_job=args.threads_per_job, repeat=args.repeat)
+    meta["tolerance"] = os.environ[TOLERANCE_ENV]
 
     writer = ReportWriter(args.out, meta)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .levels import LevelTally
 from .scoring import CATEGORIES, FAILING, VERDICTS, CaseResult
 
 __all__ = ["SCHEMA_VERSION", "ReportWriter", "jsonable", "platform_info", "utc_now", "suite_version",
@@ -86,6 +87,7 @@ class ReportWriter:
         self.by_category = {c: _counts() for c in CATEGORIES}
         self.worst_ratio: dict[str, float | None] = {"output": None, "gradient": None}
         self._offsets: dict[int, int] = {}
+        self._levels: LevelTally | None = None
         self._stream = open(self.partial_path, "w", encoding="utf-8")
 
     @property
@@ -102,16 +104,27 @@ class ReportWriter:
             if ratio is not None and (best is None or not ratio <= best):
                 self.worst_ratio[category] = ratio
         self._offsets[index] = self._stream.tell()
-        self._stream.write(json.dumps(jsonable(result.to_json()), allow_nan=False) + "\n")
+        record = result.to_json()
+        self.level_tally.add(record)
+        self._stream.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
         self._stream.flush()
 
+    @property
+    def level_tally(self) -> LevelTally:
+        """Per-layer levels and coverage (conformance.levels), under ``meta["adapter"]["declaration"]``."""
+        if self._levels is None:
+            self._levels = LevelTally((self.meta.get("adapter") or {}).get("declaration"))
+        return self._levels
+
     def summary(self, *, interrupted: bool = False) -> dict[str, Any]:
-        """The report's ``summary``: conformant when complete and no case is fail/error/timeout/crash."""
+        """The report's ``summary``: conformant when complete and no case is fail/error/timeout/crash;
+        ``levels`` per layer and ``coverage`` (conformance.levels)."""
         failing = sum(self.counts[v] for v in FAILING)
         return {"conformant": not interrupted and failing == 0, "cases": self.cases,
                 "counts": dict(self.counts),
                 "by_category": {c: dict(n) for c, n in self.by_category.items()},
-                "worst_ratio": jsonable(self.worst_ratio)}
+                "worst_ratio": jsonable(self.worst_ratio),
+                "coverage": self.level_tally.coverage(), "levels": self.level_tally.levels()}
 
     def finish(self, *, interrupted: bool = False) -> dict[str, Any]:
         """Write report.json (cases in case-set order) and return its summary."""

@@ -25,7 +25,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import shutil
 import signal
+import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -80,13 +83,57 @@ class AdapterInfo:
     cases_per_worker: int | None = None
     #: the worker's environment once the adapter loaded (conformance.environment.detect)
     environment: dict[str, Any] = field(default_factory=dict)
+    #: the adapter's declaration (conformance.levels), JSON form; None when it declares nothing
+    declaration: dict | None = None
+    #: what the worker printed while loading the adapter (absl, CUDA stubs, ...), bounded
+    output: str = ""
 
 
 # ------------------------------------------------------------------ worker side
 
-def _worker(conn: Connection, target: str) -> None:
-    """Worker process main loop: load the adapter, then score cases until told to stop."""
+def _capture(log: str | None) -> int | None:
+    """Send this process's fds 1 and 2 (Python and C writes alike) to the file ``log``."""
+    if log is None:
+        return None
+    fd = os.open(log, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    return fd
+
+
+def _flush_all() -> None:
+    """Python's and C's buffered output into fds 1 and 2 (the capture file)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+
+
+def _rewind(fd: int | None) -> None:
+    """Empty the capture file before the next case (all dups share its offset)."""
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+
+
+def _worker(conn: Connection, target: str, log: str | None = None, memory_limit: int | None = None) -> None:
+    """Worker process main loop: load the adapter, then score cases until told to stop.
+
+    The worker leads its own session, so the parent can kill it together with any process it
+    started (conformance.runner._Pool.retire). With ``log``, everything written to fds 1 and 2
+    goes to that file, emptied before each case; the parent reads it as the case's output.
+    ``memory_limit`` (bytes) caps the address space once the adapter has loaded.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    with contextlib.suppress(OSError):
+        os.setsid()
+    fd = _capture(log)
     try:
         from conv_conformance.oracle.cases import Case, materialize
 
@@ -99,9 +146,19 @@ def _worker(conn: Connection, target: str) -> None:
         info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter),
                            preferred if isinstance(preferred, int) and preferred > 0 else None,
                            detect(adapter_environment(adapter)))
+        from .levels import declaration_of
+
+        declared = declaration_of(adapter)  # a malformed declaration is a load error
+        info.declaration = declared.to_json() if declared is not None else None
     except BaseException as exc:  # report anything, including SystemExit from an adapter import
+        _flush_all()
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         return
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    _flush_all()
     conn.send(("ready", info))
     while True:
         try:
@@ -111,16 +168,28 @@ def _worker(conn: Connection, target: str) -> None:
         if message is None:
             return
         index, case_json, dtype, repeat, *given = message  # given: the arrays of a case drawn elsewhere
+        _rewind(fd)
         case = Case.from_json(case_json)
         try:
             result = check(adapter, case, given[0] if given else materialize(case, dtype), dtype, repeat=repeat)
+            if memory_limit and (result.exception or {}).get("type") == "MemoryError":
+                result = _out_of_memory(case, dtype, result, memory_limit)
         except Exception as exc:  # the harness itself failed on this case: report, keep going
             result = CaseResult.for_case(case, dtype, exception={"type": type(exc).__name__,
                                                                   "message": str(exc)})
             for category in CaseResult.categories_of(case):
                 result.verdicts[category] = "error"
             result.message = f"the harness could not score this case: {type(exc).__name__}: {exc}"
+        _flush_all()
         conn.send(("result", index, result))
+
+
+def _out_of_memory(case: Any, dtype: str, result: CaseResult, limit: int) -> CaseResult:
+    """A case whose adapter ran out of the --memory-limit address space: every category crash."""
+    lost = _lost(case, dtype, "crash", f"the case exceeded --memory-limit {limit // 2 ** 20} MiB "
+                                       f"({result.exception.get('summary') or 'MemoryError'})", result.seconds)
+    lost.exception = result.exception
+    return lost
 
 
 # ------------------------------------------------------------------ parent side
@@ -134,6 +203,7 @@ class _Slot:
     deadline: float = 0.0
     started: float = 0.0
     done: int = 0  # cases this worker has finished
+    log: str | None = None  # the file its fds 1 and 2 write to
 
 
 def _signal_name(code: int | None) -> str:
@@ -145,30 +215,74 @@ def _signal_name(code: int | None) -> str:
     return f"exit code {code}"
 
 
+#: What is kept of a case's captured output: this many characters from its start and from its end.
+OUTPUT_HEAD = OUTPUT_TAIL = 2048
+#: A worker that fails to start shows its output in full, up to this many bytes.
+STARTUP_OUTPUT_LIMIT = 1 << 20
+
+
+def captured(path: str | None, head: int = OUTPUT_HEAD, tail: int = OUTPUT_TAIL) -> str:
+    """The text in a worker's capture file: all of it when short, else its first ``head`` and
+    last ``tail`` bytes around a line saying how much was left out (never reads the middle)."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= head + tail:
+                data = f.read(size)
+            else:
+                first = f.read(head)
+                f.seek(size - tail)
+                data = first + f"\n[... {size - head - tail} bytes left out ...]\n".encode() + f.read(tail)
+    except OSError:
+        return ""
+    return data.decode("utf-8", "replace")
+
+
 class _Pool:
-    def __init__(self, target: str, jobs: int, timeout: float, threads: int | None) -> None:
+    def __init__(self, target: str, jobs: int, timeout: float, threads: int | None,
+                 memory_limit: int | None = None, capture: bool = True) -> None:
         self.target, self.jobs, self.timeout, self.threads = target, jobs, timeout, threads
+        self.memory_limit = memory_limit
         self.context = multiprocessing.get_context("spawn")
         self.slots: list[_Slot] = []
         self.info: AdapterInfo | None = None
+        self.logdir = tempfile.mkdtemp(prefix="conv-conformance-") if capture else None
+        self.spawned = 0
 
     def spawn(self) -> _Slot:
         parent, child = self.context.Pipe()
-        process = self.context.Process(target=_worker, args=(child, self.target), daemon=True,
-                                       name="conv-conformance-worker")
+        self.spawned += 1
+        log = None if self.logdir is None else os.path.join(self.logdir, f"worker-{self.spawned}.log")
+        process = self.context.Process(target=_worker, args=(child, self.target, log, self.memory_limit),
+                                       daemon=True, name="conv-conformance-worker")
         with _thread_limits(self.threads):
             process.start()
         child.close()
-        slot = _Slot(process, parent, deadline=time.monotonic() + _STARTUP_TIMEOUT)
+        slot = _Slot(process, parent, deadline=time.monotonic() + _STARTUP_TIMEOUT, log=log)
         self.slots.append(slot)
         return slot
 
     def retire(self, slot: _Slot) -> None:
+        """Kill the worker and every process it started (its session's process group)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(slot.process.pid, signal.SIGKILL)
         if slot.process.is_alive():
             slot.process.kill()
         slot.process.join(5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(slot.process.pid, signal.SIGKILL)  # children it started after the first kill
         slot.conn.close()
         self.slots.remove(slot)
+        if slot.log is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(slot.log)
+
+    def startup_output(self, slot: _Slot) -> str:
+        """A failed worker's output, in full up to STARTUP_OUTPUT_LIMIT, as lines to append."""
+        text = captured(slot.log, STARTUP_OUTPUT_LIMIT // 2, STARTUP_OUTPUT_LIMIT // 2).rstrip()
+        return f"\n--- output of the worker ---\n{text}" if text else ""
 
     def recycle(self, slot: _Slot) -> None:
         """Replace an idle worker by a fresh one (it is told to stop, then killed if it lingers)."""
@@ -189,6 +303,8 @@ class _Pool:
         for slot in list(self.slots):
             slot.process.join(0.5 if slot.task is None else 0)
             self.retire(slot)
+        if self.logdir is not None:
+            shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> CaseResult:
@@ -201,8 +317,14 @@ def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> Case
 
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
-        cases_per_worker: int | None = None, repeat: int = 0) -> Iterator[tuple[int, CaseResult]]:
+        cases_per_worker: int | None = None, repeat: int = 0, memory_limit: int | None = None,
+        capture: bool = True) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
+
+    ``memory_limit`` (bytes) caps each worker's address space once its adapter has loaded
+    (``resource.RLIMIT_AS``): a case that exceeds it is a ``crash`` labelled with the limit.
+    ``capture`` sends what a worker writes to fds 1 and 2 into its case's ``output`` (bounded:
+    :data:`OUTPUT_HEAD` + :data:`OUTPUT_TAIL` characters) instead of the terminal.
 
     ``threads`` limits the numerical libraries of each worker (None: leave them
     to their defaults). A worker that has finished ``cases_per_worker`` cases is
@@ -225,7 +347,10 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     if cases_per_worker is not None and cases_per_worker < 0:
         raise ValueError("Argument `cases_per_worker` must be an integer >= 0 (0: never replace a worker) "
                          f"or None. Received: cases_per_worker={cases_per_worker!r}")
-    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads)
+    if memory_limit is not None and memory_limit < 1:
+        raise ValueError(f"Argument `memory_limit` must be a number of bytes >= 1 or None. "
+                         f"Received: memory_limit={memory_limit!r}")
+    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture)
     pending = deque(enumerate(cases))
     try:
         for _ in range(pool.jobs):
@@ -266,15 +391,18 @@ def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tu
                     slot.ready = True
                     if pool.info is None:
                         pool.info = message[1]
+                        pool.info.output = captured(slot.log)
                         if on_ready is not None:
                             on_ready(message[1])
                 elif message[0] == "load_error":
+                    output = pool.startup_output(slot)
                     pool.retire(slot)
-                    raise WorkerStartError(message[1])
+                    raise WorkerStartError(message[1] + output)
                 else:
                     _, index, result = message
                     slot.task = None
                     slot.done += 1
+                    result.output = result.output or captured(slot.log)
                     return index, result
         except (EOFError, OSError):
             pass
@@ -285,8 +413,10 @@ def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tu
                             "while running this case")
     if (slot.task is not None or not slot.ready) and time.monotonic() >= slot.deadline:
         if not slot.ready:
+            output = pool.startup_output(slot)
             pool.retire(slot)
-            raise WorkerStartError(f"the adapter {pool.target!r} did not load within {_STARTUP_TIMEOUT:.0f} s")
+            raise WorkerStartError(f"the adapter {pool.target!r} did not load within {_STARTUP_TIMEOUT:.0f} s"
+                                   + output)
         return _replace(pool, slot, dtype, "timeout",
                         f"the case did not finish within --timeout {pool.timeout:g} s")
     return None
@@ -295,15 +425,21 @@ def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tu
 def _replace(pool: _Pool, slot: _Slot, dtype: str, verdict: str, why: str) -> tuple[int, CaseResult] | None:
     task, seconds = slot.task, time.monotonic() - slot.started
     ready = slot.ready
+    output = captured(slot.log) if ready else pool.startup_output(slot)
     pool.retire(slot)
     if not ready:
         raise WorkerStartError(f"the worker process died ({_signal_name(slot.process.exitcode)}) "
-                               f"while loading the adapter {pool.target!r}")
+                               f"while loading the adapter {pool.target!r}" + output)
     pool.spawn()
     if task is None:
         return None
+    if verdict == "crash" and pool.memory_limit:
+        why += (f", with --memory-limit {pool.memory_limit // 2 ** 20} MiB in force (an allocation that "
+                "fails in C code often ends a process this way)")
     index, case = task
-    return index, _lost(case, dtype, verdict, why, seconds)
+    lost = _lost(case, dtype, verdict, why, seconds)
+    lost.output = output
+    return index, lost
 
 
 class Isolated:

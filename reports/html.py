@@ -20,6 +20,8 @@ import jinja2
 
 from conv_conformance.conformance.environment import flatten
 
+from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+
 from . import CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real
 from .clusters import Cluster, arguments, clusters
 
@@ -37,7 +39,8 @@ def environment() -> jinja2.Environment:
     env.filters["ratio"] = fmt_ratio
     env.filters["heat"] = heat_color
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
-    env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, environment_line=environment_line)
+    env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, environment_line=environment_line,
+                       report_levels=report_levels, level_text=level_text, coverage_line=coverage_line)
     return env
 
 

@@ -4,6 +4,8 @@
 verdict becomes ``<failure>``, error/timeout/crash ``<error>`` (its ``type`` is
 the verdict or the exception type), unsupported ``<skipped>``; each carries the
 case's message, and the element text has the worst element and the exception.
+quality_warning and waived (allowed verdicts) are passed test cases whose
+``<system-out>`` says which, with the waiver's id and link.
 Built with :mod:`xml.etree.ElementTree`; characters XML 1.0 cannot hold (NUL,
 most control characters, which adapters' messages may contain) are replaced by
 U+FFFD so the file always parses.
@@ -68,7 +70,7 @@ def to_element(report: dict) -> ET.Element:
                                time=f"{seconds / len(verdicts):.6f}")
             tally["tests"] += 1
             message = _clean(case.get("message") or verdict)
-            if verdict in ("fail", "nondeterministic"):
+            if verdict in ("fail", "mutation", "nondeterministic"):
                 el = ET.SubElement(tc, "failure", message=message, type=verdict)
                 tally["failures"] += 1
             elif verdict in ("error", "timeout", "crash"):
@@ -79,6 +81,11 @@ def to_element(report: dict) -> ET.Element:
             elif verdict == "unsupported":
                 el = ET.SubElement(tc, "skipped", message=message)
                 tally["skipped"] += 1
+            elif verdict in ("quality_warning", "waived"):  # allowed: a passed test case, noted
+                note = (f"waived by {(case.get('waiver') or {}).get('id', '?')} "
+                        f"({(case.get('waiver') or {}).get('link', '')}): " if verdict == "waived" else "")
+                ET.SubElement(tc, "system-out").text = _clean(f"{verdict}: {note}{case.get('message') or ''}")
+                continue
             else:
                 continue
             if verdict != "unsupported":

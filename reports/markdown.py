@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+
 from . import CATEGORIES, VERDICTS, environment_line, fmt_ratio, layer_table, worst_cases
 from .clusters import clusters
 
@@ -50,7 +52,8 @@ def header(report: dict) -> list[str]:
         f"{report['summary']['cases']} cases, corpus `{escape(report['corpus_id'], None)}`, "
         f"suite {escape(report['suite_version'])}, {report['started']}.  ",
         f"Versions: {escape(versions) or 'not reported'}.  ",
-        f"Environment: {escape(environment_line(report), 600)}.",
+        f"Environment: {escape(environment_line(report), 600)}.  ",
+        f"C{escape(coverage_line(*report_levels(report)))[1:]}.",
         "",
     ]
 
@@ -69,6 +72,15 @@ def render(report: dict) -> str:
               "|---|" + "---|" * len(cats)]
     for layer, row in table.items():
         lines.append(f"| {escape(layer)} | " + " | ".join(counts_cell(row.get(c, {})) for c in cats) + " |")
+    lines.append("")
+
+    _, levels = report_levels(report)
+    lines += ["### Conformance level per layer", "",
+              "Core and optional features: docs/certification.md.", "",
+              "| Layer | level | cases | declined | failing |", "|---|---|---:|---:|---:|"]
+    for layer, entry in levels.items():
+        lines.append(f"| {escape(layer)} | {escape(level_text(entry))} | {entry.get('cases', '-')} | "
+                     f"{entry.get('declined', '-')} | {entry.get('failing', '-')} |")
     lines.append("")
 
     lines += ["### Worst error ratios", "",

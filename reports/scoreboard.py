@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+
 from . import FAILING, VERDICTS, environment_line, layer_counts, worst_verdict
 from .html import environment
 from .markdown import counts_cell, escape
@@ -84,9 +86,14 @@ def render_markdown(reports: list[dict]) -> str:
              head, "|---|" + "---|" * len(reports)]
     lines.append("| **conformant** | " + " | ".join(
         "**yes**" if r["summary"]["conformant"] else "**no**" for r in reports) + " |")
+    levels = [report_levels(r)[1] for r in reports]
     for layer in data["layers"]:
-        lines.append(f"| {escape(layer)} | " + " | ".join(_cell(c) for c in data["cells"][layer]) + " |")
+        lines.append(f"| {escape(layer)} | " + " | ".join(
+            _cell(c) + (f" — {escape(level_text(lv[layer]))}" if layer in lv else "")
+            for c, lv in zip(data["cells"][layer], levels)) + " |")
     lines.append("| **all layers** | " + " | ".join(_cell(c) for c in data["totals"]) + " |")
+    lines.append("| **coverage** | " + " | ".join(
+        escape(coverage_line(*report_levels(r))) for r in reports) + " |")
     lines += ["", "Runs:", ""]
     for label, r in zip(data["labels"], reports):
         lines.append(f"- **{escape(label)}**: profile {escape(r['profile'])}, {r['dtype']}, "
@@ -105,6 +112,7 @@ def render_html(reports: list[dict]) -> str:
                      for c in cells] for layer, cells in data["cells"].items()}
     template = environment().get_template("scoreboard.html")
     return template.render(reports=reports, data=data, worst=worst,
+                           levels=[report_levels(r)[1] for r in reports],
                            runs=list(zip(data["labels"], reports, map(_versions, reports))),
                            mixed_corpus=len({r["corpus_id"] for r in reports}) > 1,
                            suite_version=reports[0]["suite_version"] if reports else "")

@@ -29,6 +29,7 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance.levels import declare
 
 from . import _geometry
 
@@ -164,6 +165,9 @@ class JaxAdapter:
     """Keras layers computed with jax.lax / jax.image on the CPU."""
 
     name = "jax"
+    #: jax.nn has no tanh_shrink, soft_shrink, hard_shrink or sparsemax
+    declaration = declare(dtypes=("float64", "float32", "float16", "bfloat16"),
+                          exclude=("activation:sigmoid", "activation:hard", "activation:axis"))
 
     #: JAX keeps every executable it compiles for an eagerly run op, keyed by shapes; a case set
     #: has a new shape in almost every case, so a long run would hold gigabytes of them (3.8 GiB

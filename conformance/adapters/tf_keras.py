@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance.levels import DTYPES, declare
 
 from .keras import KerasAdapter
 
@@ -22,6 +23,11 @@ class TfKerasAdapter(KerasAdapter):
 
     name = "tf-keras"
     flavour = "keras2"
+    #: Keras 2 lacks at least one activation of every family but relu (celu, log_sigmoid,
+    #: tanh_shrink, hard_silu, hard_swish, squareplus, sparse_plus, the hard family, sparsemax, glu)
+    declaration = declare(dtypes=DTYPES, exclude=("activation:exponential", "activation:sigmoid",
+                                                  "activation:gated", "activation:softplus",
+                                                  "activation:hard", "activation:axis"))
 
     def _check(self, spec: dict) -> None:
         activation = (spec.get("config") or {}).get("activation")

@@ -30,6 +30,7 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance.levels import declare
 from . import _geometry
 
 __all__ = ["TorchAdapter"]
@@ -202,6 +203,11 @@ class TorchAdapter:
     """Keras layers computed with torch.nn.functional on the CPU."""
 
     name = "torch"
+    #: torch has no bicubic/lanczos resize with TensorFlow's kernel and no sparse_sigmoid,
+    #: sparse_plus, squareplus or sparsemax; float16/bfloat16 kernels are missing on the CPU
+    declaration = declare(dtypes=("float32", "float64"),
+                          exclude=("interpolation:bicubic", "interpolation:lanczos3", "interpolation:lanczos5",
+                                   "activation:softplus", "activation:hard", "activation:axis"))
 
     def versions(self) -> dict[str, str]:
         """{"torch": ...}."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conv_conformance import reference
 from conv_conformance.conformance import registry
 from conv_conformance.conformance.cli import build_parser, main
 from conv_conformance.oracle.cases import case_set, corpus_id
@@ -40,7 +41,11 @@ def test_reference_smoke_is_conformant_and_the_report_is_valid(tmp_path, validat
     assert summary["by_category"]["error_behaviour"]["pass"] == len(cases) - valid
     assert report["adapter"] == {"name": "reference",
                                  "target": "conv_conformance.conformance.adapters.reference:ReferenceAdapter",
-                                 "versions": report["adapter"]["versions"]}
+                                 "versions": report["adapter"]["versions"],
+                                 "declaration": report["adapter"]["declaration"]}
+    assert set(report["adapter"]["declaration"]["layers"]) == set(reference.LAYERS)
+    assert summary["levels"]["Conv2D"] == {"level": "full", "declined_features": [], "failing": 0, "declined": 0,
+                                           "cases": sum(c.layer == "Conv2D" for c in cases)}
     assert report["jobs"] == 2 and report["profile"] == "smoke" and report["dtype"] == "float32"
     assert not (tmp_path / "report.partial.jsonl").exists()
     out, err = capsys.readouterr()

@@ -21,6 +21,7 @@ INJECTED = "<script>alert(1)</script>"
 
 class Mixed(ReferenceAdapter):
     name = "mixed"
+    declaration = None  # declares nothing, so its UpSampling declines stay unsupported
 
     def _misbehave(self, spec: dict) -> None:
         cls = spec["class_name"]
