@@ -134,6 +134,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
                           "probability 1e-6 per case); default: rigorous (see docs/tolerance.md)")
     run.add_argument("--out", default="conformance-report", metavar="DIR",
                      help="directory for report.json (default: conformance-report)")
+    run.add_argument("--waivers", default=None, metavar="FILE",
+                     help="waiver file (TOML or JSON; docs/certification.md): failing cases it covers "
+                          "are reported `waived`")
     run.set_defaults(func=_guarded(_run))
 
     lst = sub.add_parser("list-adapters", help="list registered adapters and whether they import")
@@ -157,6 +160,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     ex.add_argument("--dtype", default="float32", choices=DTYPES)
     ex.add_argument("directory", metavar="DIR")
     ex.set_defaults(func=_guarded(_export))
+
+    from .certify import add_commands
+
+    add_commands(sub)  # certify, verify
     return parser, sub
 
 
@@ -240,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
 
     layers = check_layers(args.layers)
     target = resolve(args.adapter)
+    waivers = load_waivers(getattr(args, "waivers", None))
     cases = _case_set(args.profile, layers)
     from conv_conformance.oracle.cases import TOLERANCE_ENV, resolve_tolerance
 
@@ -257,6 +265,8 @@ def _run(args: argparse.Namespace) -> int:
         writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions,
                                   "declaration": getattr(info, "declaration", None)}
         writer.meta["environment"] = info.environment
+        if waivers is not None:
+            waivers.bind(writer.meta["adapter"], info.environment, args.dtype)
 
     progress = _Progress(len(cases))
     results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout,
@@ -266,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         for index, result in results:
+            if waivers is not None:
+                waivers.apply(result)
             writer.add(index, result)
             progress.update(result)
     except KeyboardInterrupt:
@@ -277,11 +289,28 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         results.close()
         progress.close()
+    if waivers is not None:
+        writer.summary_extra["waivers"] = waivers.summary()
+        for line in writer.summary_extra["waivers"]["warnings"]:
+            print(f"warning: {line}", file=sys.stderr)
     summary = writer.finish(interrupted=interrupted)
     _print_summary(summary, writer.path, time.monotonic() - start, interrupted)
     if interrupted:
         return 130
     return 0 if summary["conformant"] else 1
+
+
+def load_waivers(path: str | None) -> Any:
+    """The WaiverSet of a waiver file (None without one); a bad file is a UsageError."""
+    if path is None:
+        return None
+    from .report import suite_version
+    from .waivers import WaiverError, WaiverSet, load
+
+    try:
+        return WaiverSet(load(path, suite_version()))
+    except WaiverError as exc:
+        raise UsageError(f"Argument `--waivers`: {exc}") from exc
 
 
 def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) -> None:
@@ -296,6 +325,8 @@ def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) 
         from .levels import coverage_line
 
         print(coverage_line(summary["coverage"], summary.get("levels") or {}))
+    for waiver in (summary.get("waivers") or {}).get("applied", []):
+        print(f"waived by {waiver['id']} ({waiver['link']}): {len(waiver['cases'])} case(s)")
     print(f"report: {path}")
 
 

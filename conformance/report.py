@@ -88,6 +88,8 @@ class ReportWriter:
         self.worst_ratio: dict[str, float | None] = {"output": None, "gradient": None}
         self._offsets: dict[int, int] = {}
         self._levels: LevelTally | None = None
+        #: more summary fields, e.g. ``waivers`` (conformance.waivers.WaiverSet.summary)
+        self.summary_extra: dict[str, Any] = {}
         self._stream = open(self.partial_path, "w", encoding="utf-8")
 
     @property
@@ -124,7 +126,8 @@ class ReportWriter:
                 "counts": dict(self.counts),
                 "by_category": {c: dict(n) for c, n in self.by_category.items()},
                 "worst_ratio": jsonable(self.worst_ratio),
-                "coverage": self.level_tally.coverage(), "levels": self.level_tally.levels()}
+                "coverage": self.level_tally.coverage(), "levels": self.level_tally.levels(),
+                **self.summary_extra}
 
     def finish(self, *, interrupted: bool = False) -> dict[str, Any]:
         """Write report.json (cases in case-set order) and return its summary."""
