@@ -224,6 +224,8 @@ def _activation(g: _Graph, name: str, y: str) -> str:
     if name == "elu":
         return g.op("Elu", [y], alpha=1.0)
     if name == "celu":
+        if g.dtype != np.float32:
+            raise Unsupported(f"ONNX Celu is defined for float32 only; received {g.dtype}")
         return g.op("Celu", [y], alpha=1.0)
     if name == "selu":  # Keras's constants (ONNX's defaults are the same values rounded to float32)
         return g.op("Selu", [y], alpha=1.6732632423543772, gamma=1.0507009873554805)
