@@ -12,6 +12,9 @@ a case that uses none is a **core** case of its layer. The optional features
 ``activation:FAMILY``  any activation but ``linear``, by family (:data:`ACTIVATION_FAMILIES`)
 ``interpolation:NAME`` UpSampling2D's interpolations other than ``nearest``
 ``gradients``          the gradient category (``vjp``) of every valid case
+``initializer``        the training-time categories (conformance.training) of the
+``regularizer``        convolution layers: ``initialize``, ``regularization`` and
+``constraint``         ``constrain``
 =====================  ===================================================================
 
 plus the dtype: ``float32`` is the core dtype, the others are optional.
@@ -57,6 +60,9 @@ CORE_DTYPE = "float32"
 #: Per-layer levels, best first.
 LEVELS = ("full", "partial", "core", "not_implemented", "not_conformant")
 _DECLINED = "unsupported"
+_TRAINING = ("initializer", "regularizer", "constraint")
+#: Categories that an optional feature of the same (or this) name makes mandatory.
+_CATEGORY_FEATURE = {"gradient": "gradients", **{c: c for c in _TRAINING}}
 _FAILING = frozenset({"fail", "mutation", "nondeterministic", "error", "timeout", "crash"})
 
 
@@ -82,6 +88,8 @@ def optional_features(layer: str) -> tuple[str, ...]:
     if "interpolation" in args:
         out += [f"interpolation:{m}" for m in reference.INTERPOLATIONS if m != "nearest"]
     out.append("gradients")
+    if fam in ("conv", "conv_transpose", "depthwise", "separable"):
+        out += list(_TRAINING)
     return tuple(out)
 
 
@@ -166,6 +174,8 @@ def parse_declaration(obj: Any) -> Declaration:
     if unknown:
         raise DeclarationError(f"declaration has unknown keys {sorted(unknown)}; allowed: layers, dtypes, gradients")
     raw = obj["layers"]
+    if raw == "all":
+        raw = sorted(reference.LAYERS)
     if isinstance(raw, (list, tuple)):
         raw = {n: [] for n in _names(raw, "layers", sorted(reference.LAYERS))}
     if not isinstance(raw, Mapping):
@@ -200,10 +210,8 @@ def mandatory_categories(declaration: Declaration | None, layer: str, spec: Mapp
         return frozenset()
     if kind == "invalid":
         return frozenset({"error_behaviour"})
-    cats = {"shape", "output"}
-    if declaration.gradients:
-        cats.add("gradient")
-    return frozenset(cats)
+    declared = declaration.layers[layer]
+    return frozenset({"shape", "output"} | {c for c, f in _CATEGORY_FEATURE.items() if f in declared})
 
 
 def enforce(declaration: Declaration | None, result: Any) -> None:
@@ -218,7 +226,7 @@ def enforce(declaration: Declaration | None, result: Any) -> None:
     feats = sorted(case_features(result.spec)) or ["core"]
     note = (f"declined a mandatory case: the adapter declares {result.layer} with "
             f"{', '.join(feats)} at {result.dtype}"
-            + (" and gradients" if "gradient" in declined else "")
+            + "".join(f" and {_CATEGORY_FEATURE[c]}" for c in declined if c in _CATEGORY_FEATURE)
             + f", so declining {', '.join(declined)} is a failure")
     result.message = f"{note}\n{result.message}" if result.message else note
 
@@ -249,22 +257,21 @@ class LevelTally:
         feats = case_features(record.get("spec") or {})
         t["cases"] += 1
         self.cases += 1
-        t["seen"] |= feats
-        if "gradient" in verdicts:
-            t["seen"].add("gradients")
+        categories = {_CATEGORY_FEATURE[c] for c in verdicts if c in _CATEGORY_FEATURE}
+        t["seen"] |= feats | categories
         declined = _declined(verdicts)
         if any(v in _FAILING for v in verdicts.values()):
             t["failing"] += 1
         if not declined:
-            t["supported"] |= feats | ({"gradients"} if "gradient" in verdicts else set())
+            t["supported"] |= feats | categories
             return
         self.declined_cases += 1
         t["declined"] += 1
         if len(declined) == len(verdicts):
             t["all_declined"] += 1
-        if declined == ["gradient"]:
-            t["blamed"].add("gradients")
-            t["supported"] |= feats
+        if all(c in _CATEGORY_FEATURE for c in declined):
+            t["blamed"] |= {_CATEGORY_FEATURE[c] for c in declined}
+            t["supported"] |= feats | (categories - t["blamed"])
         elif not feats:
             t["core_declined"] += 1
         elif self.declaration is not None and layer in self.declaration.layers:

@@ -167,7 +167,8 @@ class JaxAdapter:
     name = "jax"
     #: jax.nn has no tanh_shrink, soft_shrink, hard_shrink or sparsemax
     declaration = declare(dtypes=("float64", "float32", "float16", "bfloat16"),
-                          exclude=("activation:sigmoid", "activation:hard", "activation:axis"))
+                          exclude=("activation:sigmoid", "activation:hard", "activation:axis",
+                                   "initializer", "regularizer", "constraint"))
 
     #: JAX keeps every executable it compiles for an eagerly run op, keyed by shapes; a case set
     #: has a new shape in almost every case, so a long run would hold gigabytes of them (3.8 GiB

@@ -27,7 +27,8 @@ class TfKerasAdapter(KerasAdapter):
     #: tanh_shrink, hard_silu, hard_swish, squareplus, sparse_plus, the hard family, sparsemax, glu)
     declaration = declare(dtypes=DTYPES, exclude=("activation:exponential", "activation:sigmoid",
                                                   "activation:gated", "activation:softplus",
-                                                  "activation:hard", "activation:axis"))
+                                                  "activation:hard", "activation:axis",
+                                                  "initializer", "regularizer", "constraint"))
 
     def _check(self, spec: dict) -> None:
         activation = (spec.get("config") or {}).get("activation")

@@ -207,7 +207,8 @@ class TorchAdapter:
     #: sparse_plus, squareplus or sparsemax; float16/bfloat16 kernels are missing on the CPU
     declaration = declare(dtypes=("float32", "float64"),
                           exclude=("interpolation:bicubic", "interpolation:lanczos3", "interpolation:lanczos5",
-                                   "activation:softplus", "activation:hard", "activation:axis"))
+                                   "activation:softplus", "activation:hard", "activation:axis",
+                                   "initializer", "regularizer", "constraint"))
 
     def versions(self) -> dict[str, str]:
         """{"torch": ...}."""

@@ -1,0 +1,263 @@
+"""certify / verify (conformance.certify): a real bundle verifies, and every kind of tampering
+is caught by the check that names it. The resealing helpers below are written from the
+documented bundle format (docs/certification.md), not with the code under test, so a
+tamperer who recomputes every hash is still caught by the semantic checks."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conv_conformance.conformance import certify as certify_mod
+from conv_conformance.conformance.cli import main
+from conv_conformance.oracle.cases import case_set
+
+DECLARED = "tests.conformance.fixtures.declared"
+
+
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(bundle: Path, name: str):
+    return json.loads((bundle / name).read_text())
+
+
+def _write(bundle: Path, name: str, obj) -> None:
+    (bundle / name).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def _records(bundle: Path) -> list[dict]:
+    return [json.loads(line) for line in (bundle / "cases.jsonl").read_text().splitlines()]
+
+
+def reseal(bundle: Path, records: list[dict] | None = None) -> None:
+    """Recompute the chain (from the genesis hash of suite.json), the chain head in suite.json and
+    STATEMENT.json, and the manifest: what a careful tamperer would do."""
+    suite = _read(bundle, "suite.json")
+    if records is not None:
+        prev = _sha(_canonical({k: suite[k] for k in ("suite_version", "suite_digest", "corpus_id",
+                                                     "required_hash", "profile", "dtype")}))
+        for n, r in enumerate(records):
+            r = r.copy()
+            r.pop("hash", None)
+            r.update(seq=n, prev=prev)
+            records[n] = {**r, "hash": _sha(_canonical(r))}
+            prev = records[n]["hash"]
+        (bundle / "cases.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        suite["chain_head"] = prev
+        _write(bundle, "suite.json", suite)
+        statement = _read(bundle, "STATEMENT.json")
+        statement["suite"] = suite
+        _write(bundle, "STATEMENT.json", statement)
+    names = sorted(p.name for p in bundle.iterdir() if p.name != "MANIFEST.sha256")
+    (bundle / "MANIFEST.sha256").write_text("".join(f"{_sha((bundle / n).read_bytes())}  {n}\n" for n in names))
+
+
+def failed(bundle: Path) -> dict[str, list[str]]:
+    return {c.name: c.details for c in certify_mod.verify(bundle) if not c.ok}
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "reference"
+    assert main(["certify", "--adapter", "reference", "--profile", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def bundle(good, tmp_path) -> Path:
+    copy = tmp_path / "b"
+    shutil.copytree(good, copy)
+    return copy
+
+
+def test_a_real_bundle_holds_the_listed_files_and_verifies(good, capsys):
+    assert sorted(p.name for p in good.iterdir()) == sorted(certify_mod.BUNDLE_FILES)
+    assert failed(good) == {}
+    assert main(["verify", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("VERIFIED") and "CONFORMANT" in out
+    cases = case_set("smoke")
+    assert [r["id"] for r in _records(good)] == [c.id for c in cases]
+    suite = _read(good, "suite.json")
+    assert suite["required_cases"] == len(cases) and suite["chain_head"] == _records(good)[-1]["hash"]
+
+
+def test_flipped_verdict_is_caught(bundle):
+    records = _records(bundle)
+    records[0]["verdicts"]["output"] = "fail"
+    report = _read(bundle, "report.json")
+    report["cases"][0]["verdicts"]["output"] = "fail"
+    _write(bundle, "report.json", report)
+    reseal(bundle, records)
+    problems = failed(bundle)
+    assert "verdicts consistent with their ratios" in problems
+    assert "statement consistent with the records" in problems
+
+
+def test_removed_case_is_caught(bundle):
+    records = _records(bundle)
+    gone = records.pop(3)
+    reseal(bundle, records)
+    assert any(gone["id"] in d and "missing" in d for d in failed(bundle)["every required case exactly once"])
+
+
+def test_duplicated_case_is_caught(bundle):
+    records = _records(bundle)
+    records.insert(1, dict(records[0]))
+    reseal(bundle, records)
+    assert any("appears 2 times" in d for d in failed(bundle)["every required case exactly once"])
+
+
+def test_edited_ratio_is_caught(bundle):
+    records = _records(bundle)
+    n = next(i for i, r in enumerate(records) if r["verdicts"].get("output") == "pass")
+    records[n]["worst_ratio"]["output"] = 3.5
+    reseal(bundle, records)
+    assert any("pass with ratio 3.5" in d for d in failed(bundle)["verdicts consistent with their ratios"])
+
+
+def test_extra_file_is_caught(bundle):
+    (bundle / "notes.txt").write_text("trust me")
+    reseal(bundle)
+    assert failed(bundle)["only the listed files"] == ["unknown file notes.txt"]
+
+
+def test_stale_corpus_is_caught(bundle):
+    suite = _read(bundle, "suite.json")
+    suite["corpus_id"] = "0123456789abcdef"
+    _write(bundle, "suite.json", suite)
+    report = _read(bundle, "report.json")
+    report["corpus_id"] = suite["corpus_id"]
+    _write(bundle, "report.json", report)
+    reseal(bundle, _records(bundle))
+    assert any("does not re-derive" in d for d in failed(bundle)["corpus and required list re-derive"])
+
+
+def test_an_edit_without_resealing_breaks_the_manifest(bundle):
+    report = (bundle / "report.json").read_text().replace('"interrupted": false', '"interrupted": true')
+    (bundle / "report.json").write_text(report)
+    assert failed(bundle)["manifest"] == ["report.json does not match its manifest hash"]
+
+
+def test_a_record_edited_without_rechaining_breaks_the_chain(bundle):
+    lines = (bundle / "cases.jsonl").read_text().splitlines()
+    record = json.loads(lines[2])
+    record["worst_ratio"] = {"output": 0.5}
+    lines[2] = json.dumps(record, sort_keys=True)
+    (bundle / "cases.jsonl").write_text("\n".join(lines) + "\n")
+    reseal(bundle)
+    assert "hash chain" in failed(bundle)
+
+
+def test_a_declined_mandatory_case_is_caught(bundle):
+    records = _records(bundle)
+    n = next(i for i, r in enumerate(records) if r["layer"] == "Conv2D" and "gradient" in r["verdicts"])
+    records[n]["verdicts"] = {k: "unsupported" for k in records[n]["verdicts"]}
+    records[n]["worst_ratio"], records[n]["strict_ratio"] = {}, {}
+    reseal(bundle, records)
+    assert any("declaration makes it mandatory" in d for d in failed(bundle)["every verdict allowed"])
+
+
+def test_unknown_and_withdrawn_versions_are_refused(bundle, monkeypatch):
+    monkeypatch.setattr(certify_mod, "WITHDRAWN_VERSIONS", {"0.1.0": "faulty Conv3D cases, https://example.org/1"})
+    assert any("withdrawn" in d for d in failed(bundle)["suite version known, not withdrawn, digest matches"])
+    monkeypatch.setattr(certify_mod, "WITHDRAWN_VERSIONS", {})
+    monkeypatch.setattr(certify_mod, "KNOWN_VERSIONS", ("0.0.9",))
+    assert any("not a known release" in d for d in failed(bundle)["suite version known, not withdrawn, digest matches"])
+
+
+def test_a_different_suite_digest_is_caught(bundle):
+    suite = _read(bundle, "suite.json")
+    suite["suite_digest"] = "0" * 64
+    _write(bundle, "suite.json", suite)
+    reseal(bundle, _records(bundle))
+    assert "suite version known, not withdrawn, digest matches" in failed(bundle)
+
+
+def test_an_inflated_claim_is_caught(bundle):
+    statement = _read(bundle, "STATEMENT.json")
+    statement["levels"]["Conv2D"]["level"] = "partial"
+    _write(bundle, "STATEMENT.json", statement)
+    reseal(bundle)
+    assert "statement consistent with the records" in failed(bundle)
+
+
+def test_a_foreign_command_line_is_caught(bundle):
+    command = _read(bundle, "command.json")
+    command["argv"] = command["argv"] + ["--skip-checks"]
+    _write(bundle, "command.json", command)
+    reseal(bundle)
+    assert "command line" in failed(bundle)
+
+
+def test_a_waived_verdict_without_a_waiver_is_caught(bundle):
+    records = _records(bundle)
+    records[0]["verdicts"]["shape"] = "waived"
+    report = _read(bundle, "report.json")
+    report["cases"][0]["verdicts"]["shape"] = "waived"
+    _write(bundle, "report.json", report)
+    reseal(bundle, records)
+    assert any("without a waiver" in d for d in failed(bundle)["waivers valid"])
+
+
+def test_verify_of_a_missing_directory_is_a_usage_error(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "nothing")]) == 2
+    assert "bundle directory" in capsys.readouterr().err
+
+
+def test_certify_needs_a_declaration_and_an_empty_directory(tmp_path, capsys):
+    assert main(["certify", "--adapter", "tests.conformance.fixtures.broken:ForwardOnly", "--profile", "smoke",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "has no declaration" in capsys.readouterr().err
+    assert not any((tmp_path / "x").iterdir())
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "old.txt").write_text("")
+    assert main(["certify", "--adapter", "reference", "--profile", "smoke", "--out", str(tmp_path / "y")]) == 2
+
+
+WAIVER = """
+[[waiver]]
+id = "CC-1"
+cases = ["Conv1D-*"]
+categories = ["output", "gradient"]
+reason = "test: a documented platform limit"
+link = "https://example.org/cc-1"
+expires = "0.2.0"
+[waiver.match]
+adapter = "bad"
+dtype = "float32"
+"""
+
+
+def test_a_failing_adapter_does_not_verify_and_a_waiver_makes_it(tmp_path, capsys):
+    plain = tmp_path / "plain"
+    assert main(["certify", "--adapter", f"{DECLARED}:Bad", "--profile", "smoke", "--out", str(plain)]) == 1
+    problems = failed(plain)
+    assert list(problems) == ["every verdict allowed"]
+    assert all("Conv1D-" in d and "fail is not allowed" in d for d in problems["every verdict allowed"])
+
+    waivers = tmp_path / "w.toml"
+    waivers.write_text(WAIVER)
+    waived = tmp_path / "waived"
+    assert main(["certify", "--adapter", f"{DECLARED}:Bad", "--profile", "smoke", "--out", str(waived),
+                 "--waivers", str(waivers)]) == 0
+    assert failed(waived) == {}
+    records = _records(waived)
+    conv1d = [r for r in records if r["layer"] == "Conv1D" and r["verdicts"].get("output") == "waived"]
+    assert conv1d and all(r["waiver"]["id"] == "CC-1" and r["waiver"]["waived"]["output"] == "fail" for r in conv1d)
+    assert _read(waived, "STATEMENT.json")["waivers_applied"] == ["CC-1"]
+    # a waiver the bundle's adapter does not match is caught
+    data = _read(waived, "waivers.json")
+    data["waiver"][0]["match"]["adapter"] = "someone-else"
+    _write(waived, "waivers.json", data)
+    reseal(waived)
+    assert any("does not cover" in d for d in failed(waived)["waivers valid"])
