@@ -6,13 +6,15 @@ verdict from ``b`` (baseline) to ``n`` (new) is classified:
 ==================  ==========================================  ==========
 class               transition                                  regression
 ==================  ==========================================  ==========
-newly failing       pass/unsupported/absent -> fail              yes
+newly failing       pass/unsupported/quality_warning/waived/     yes
+                    absent -> fail
 newly erroring      pass/unsupported/fail/absent -> error,       yes
                     timeout or crash
 newly unsupported   pass/absent -> unsupported                  yes (coverage lost)
 newly passing       anything -> pass                            no
 other change        error -> fail, error -> crash, fail ->       no
-                    unsupported, a category no longer scored
+                    unsupported, pass -> quality_warning, fail
+                    -> waived, a category no longer scored
 ==================  ==========================================  ==========
 
 Worst error ratios (output, gradient) are compared where the verdict did not
@@ -38,7 +40,7 @@ from .markdown import escape
 __all__ = ["CompareError", "Change", "Comparison", "compare", "render"]
 
 _ERRORS = frozenset({"error", "timeout", "crash"})
-_FAILS = frozenset({"fail", "nondeterministic"})
+_FAILS = frozenset({"fail", "mutation", "nondeterministic"})
 _MAX_ROWS = 50
 RATIO_FLOOR = 0.5
 
@@ -97,7 +99,7 @@ class Comparison:
 def _classify(base: str | None, new: str | None) -> str:
     if new == "pass":
         return "newly_passing"
-    if new in _FAILS and base in (None, "pass", "unsupported"):
+    if new in _FAILS and base in (None, "pass", "unsupported", "quality_warning", "waived"):
         return "newly_failing"
     if new in _ERRORS and base not in _ERRORS:
         return "newly_erroring"
@@ -164,7 +166,8 @@ def case_totals(report: dict) -> str:
     for c in report["cases"]:
         v = case_verdict(c)
         counts[v] = counts.get(v, 0) + 1
-    bad = [f"{counts[v]} {v}" for v in ("fail", "nondeterministic", "error", "timeout", "crash", "unsupported")
+    bad = [f"{counts[v]} {v}" for v in ("fail", "mutation", "nondeterministic", "error", "timeout", "crash",
+                                        "unsupported", "quality_warning", "waived")
            if counts.get(v)]
     return ", ".join(bad) if bad else "all pass"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-VERDICTS = ("pass", "unsupported", "fail", "error", "timeout", "crash")
+VERDICTS = ("pass", "unsupported", "quality_warning", "waived", "fail", "error", "timeout", "crash")
 ORDER = {v: i for i, v in enumerate(VERDICTS)}
 
 

@@ -25,6 +25,10 @@ def _pair(verdict_base, verdict_new, ratio_base=0.1, ratio_new=0.1):
     ("fail", "pass", "newly_passing", False),
     ("error", "fail", "other_changes", False),
     ("fail", "unsupported", "other_changes", False),
+    ("quality_warning", "fail", "newly_failing", True),
+    ("waived", "fail", "newly_failing", True),
+    ("pass", "quality_warning", "other_changes", False),
+    ("fail", "waived", "other_changes", False),
 ])
 def test_verdict_transitions(base, new, bucket, regression):
     result = _pair(base, new)

@@ -111,3 +111,13 @@ def test_real_runs_render(real, name):
     page = report_html.render(real[name])
     assert 'id="scoreboard"' in page
     assert ("not conformant" in page) is (name == "wrong")
+
+
+def test_levels_table_and_coverage():
+
+    cases = [builders.case("Conv2D-1", builders.conv2d(), {"shape": "pass", "output": "pass"}),
+             builders.case("Conv2D-2", builders.conv2d(activation="relu"), {"shape": "unsupported", "output": "unsupported"}),
+             builders.case("Conv2D-3", builders.conv2d(data_format="channels_first"), {"shape": "pass", "output": "waived"})]
+    page = report_html.render(builders.report(cases))
+    assert 'id="levels"' in page and "partial (declined: activation:relu)" in page
+    assert "coverage 2/3 cases fully scored (66.7%), 1 declined" in page

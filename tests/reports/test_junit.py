@@ -60,3 +60,17 @@ def test_real_runs(real, name):
     assert int(suite.get("failures")) == sum(v["fail"] for v in by_cat.values())
     assert int(suite.get("errors")) == sum(v["error"] + v["timeout"] + v["crash"] for v in by_cat.values())
     assert int(suite.get("skipped")) == sum(v["unsupported"] for v in by_cat.values())
+
+
+def test_quality_warning_and_waived_pass_with_a_note():
+    cases = [builders.case("Conv2D-q", builders.conv2d(), {"shape": "pass", "output": "quality_warning"},
+                           ratios={"output": 0.8}, message="out is within the loose precision class"),
+             builders.case("Conv2D-w", builders.conv2d(), {"shape": "pass", "output": "waived"})]
+    cases[1]["waiver"] = {"id": "CC-3", "link": "https://example.org/3", "waived": {"output": "fail"}}
+    suite = _parse(builders.report(cases)).find("testsuite")
+    by_name = {tc.get("name"): tc for tc in suite.findall("testcase")}
+    quality = by_name["Conv2D-q[output]"]
+    assert [el.tag for el in quality] == ["system-out"] and quality[0].text.startswith("quality_warning: out is")
+    waived = by_name["Conv2D-w[output]"]
+    assert [el.tag for el in waived] == ["system-out"] and "waived by CC-3 (https://example.org/3)" in waived[0].text
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("4", "0", "0", "0")

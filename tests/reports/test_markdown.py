@@ -60,3 +60,15 @@ def test_real_mixed_run(real):
     assert "Conv2D output fails when padding='same'" in text
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert len(text.splitlines()) < 100      # short enough for a CI job summary
+
+
+def test_levels_and_coverage_are_shown():
+    cases = [builders.case("Conv2D-1", builders.conv2d(), {"shape": "pass", "output": "quality_warning"}),
+             builders.case("Conv2D-2", builders.conv2d(data_format="channels_first"),
+                           {"shape": "unsupported", "output": "unsupported"}),
+             builders.case("Cropping1D-1", builders.cropping1d([1, 0]), {"shape": "unsupported", "output": "unsupported"})]
+    text = markdown.render(builders.report(cases))
+    assert "Coverage 1/3 cases fully scored (33.3%), 2 declined" in text
+    assert _table_row(text.split("### Conformance level per layer")[1], "Conv2D") == [
+        "Conv2D", "conformant at the core (declined: channels\\_first)", "2", "1", "0"]
+    assert _table_row(text.split("### Conformance level per layer")[1], "Cropping1D")[1] == "not implemented"
