@@ -34,6 +34,7 @@ import copy
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -42,7 +43,7 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
 
-from . import tolerance
+from . import tolerance, training_factors
 
 __all__ = ["PROFILES", "DTYPES", "Case", "Materialized", "case_set", "corpus_id", "materialize",
            "domains", "compatible", "input_shape_for", "NoInputShape", "draw_array", "make_case", "mutations"]
@@ -136,6 +137,7 @@ def domains(layer: str) -> dict[str, tuple]:
             dom["depth_multiplier"] = (1, 2, 3)
         dom["activation"] = reference.ACTIVATIONS
         dom["use_bias"] = (True, False)
+        dom.update(training_factors.domains(layer))  # initializers, regularizers, constraints
     elif fam in ("cropping", "zero_padding"):
         key = "cropping" if fam == "cropping" else "padding"
         if r == 1:
@@ -159,6 +161,8 @@ def compatible(layer: str, assignment: dict[str, Any]) -> bool:
     that no choice of the other factors or of the input shape can repair."""
     fam = _layer(layer).family
     a = assignment
+    if not training_factors.compatible(a):
+        return False
     strided = a.get("strides") is not None and max(a["strides"]) > 1
     dilated = a.get("dilation_rate") is not None and max(a["dilation_rate"]) > 1
     if fam in ("conv", "conv_transpose") and strided and dilated:
@@ -491,6 +495,9 @@ class Materialized:
     # (oracle.tolerance.allowed_errors(..., mode="probabilistic")); None otherwise.
     strict_output: np.ndarray | None = None
     strict_gradients: dict[str, np.ndarray] | None = None
+    # sum|x*w| + |b| of every pre-activation output element (layers that sum products; else
+    # None): the scale conformance.precision estimates the effective precision against
+    output_scale: np.ndarray | None = None
 
 
 def _round_to(a: np.ndarray, dtype: str) -> np.ndarray:
@@ -542,9 +549,27 @@ def _plausible_weight_shapes(spec: dict, shape: Sequence[int]) -> dict[str, tupl
         return {}
 
 
-def materialize(case: Case, dtype: str = "float32") -> Materialized:
+TOLERANCE_ENV = "CONV_CONFORMANCE_TOLERANCE"
+DEFAULT_TOLERANCE = "rigorous"
+
+
+def resolve_tolerance(mode: str | None = None) -> str:
+    """The tolerance mode a materialization uses: ``mode``, else the environment variable
+    CONV_CONFORMANCE_TOLERANCE (set by ``run --tolerance`` for its workers), else the default."""
+    mode = mode or os.environ.get(TOLERANCE_ENV) or DEFAULT_TOLERANCE
+    if mode not in tolerance.MODES:
+        raise ValueError(f"Argument `tolerance` must be one of {', '.join(map(repr, tolerance.MODES))}. "
+                         f"Received: tolerance={mode!r}")
+    return mode
+
+
+def materialize(case: Case, dtype: str = "float32", tolerance_mode: str | None = None) -> Materialized:
     """Arrays, expected values and allowed errors of a case; deterministic from
-    (case.seed, dtype). Invalid cases get inputs and plausible weights only."""
+    (case.seed, dtype). Invalid cases get inputs and plausible weights only.
+
+    ``allowed_*`` are the bounds of the tolerance mode (:func:`resolve_tolerance`);
+    ``strict_*`` are always the probabilistic ones (equal to ``allowed_*`` in that mode)."""
+    mode = resolve_tolerance(tolerance_mode)
     if dtype not in DTYPES:
         raise ValueError(f"Argument `dtype` must be one of {', '.join(map(repr, DTYPES))}. "
                          f"Received: dtype={dtype!r}")
@@ -560,5 +585,8 @@ def materialize(case: Case, dtype: str = "float32") -> Materialized:
     expected = reference.forward(case.spec, inputs, weights)
     grad = draw_array(rng, expected.shape, dtype) if case.gradient else None
     expected_grads = reference.vjp(case.spec, inputs, weights, grad) if case.gradient else None
-    allowed, allowed_grads = tolerance.allowed_errors(case.spec, inputs, weights, grad, dtype)
-    return Materialized(inputs, weights, grad, expected, expected_grads, allowed, allowed_grads)
+    bounds, scale = tolerance.bounds_and_scale(case.spec, inputs, weights, grad, dtype)
+    allowed, allowed_grads = bounds[mode]
+    strict, strict_grads = bounds["probabilistic"]
+    return Materialized(inputs, weights, grad, expected, expected_grads, allowed, allowed_grads,
+                        strict_output=strict, strict_gradients=strict_grads, output_scale=scale)

@@ -24,6 +24,7 @@ from conv_conformance.reference import InvalidConfig
 
 from .cases import SHAPE_MODES, NoInputShape, draw_array, input_shape_for, mutations
 from .tolerance import unit_roundoff
+from . import training_factors
 
 __all__ = ["ValidCase", "InvalidCase", "valid_cases", "invalid_cases", "configs"]
 
@@ -117,6 +118,8 @@ def configs(draw, layer: str, *, activations: Iterable[str] | None = None,
             cfg["activation"] = act
         if draw(st.booleans()):
             cfg["use_bias"] = draw(st.booleans())
+        if draw(st.integers(0, 3)) == 0:  # initializers, regularizers, constraints (issue 11)
+            cfg.update(training_factors.draw_arguments(draw, layer))
     elif fam in ("cropping", "zero_padding"):
         key = "cropping" if fam == "cropping" else "padding"
         pairs = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in range(r)]
