@@ -129,6 +129,9 @@ class LiteRtAdapter:
     def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """The layer's output computed by the LiteRT interpreter on the converted model (float32)."""
         it = self._interpreter(spec, inputs, weights)
+        if np.size(inputs) == 0:
+            raise Unsupported("the LiteRT Python interpreter cannot pass zero-size tensors: set_tensor and "
+                              "get_tensor raise ValueError('Invalid tensor size.')")
         it.set_tensor(it.get_input_details()[0]["index"], np.ascontiguousarray(inputs))
         it.invoke()
         return np.array(it.get_tensor(it.get_output_details()[0]["index"]))
