@@ -34,3 +34,19 @@ def test_kernels_tag_and_environment_line_read_the_recorded_state():
     line = environment_line(run)
     assert "AMD EPYC (AuthenticAMD), 2 cores" in line and "TensorFlow 2.21.0 oneDNN off" in line
     assert environment_line({"adapter": {"name": "x"}}) == "not recorded"
+
+
+def test_cells_show_each_layers_level_and_a_coverage_row():
+    from conv_conformance.reports.scoreboard import render_html, render_markdown
+    from tests.reports import builders
+
+    cases = [builders.case("Conv2D-1", builders.conv2d(), {"shape": "pass", "output": "pass"}),
+             builders.case("Conv2D-2", builders.conv2d(groups=2), {"shape": "unsupported", "output": "unsupported"}),
+             builders.case("Cropping1D-1", builders.cropping1d([0, 1]), {"shape": "pass", "output": "fail"})]
+    runs = [builders.report(cases)]
+    text = render_markdown(runs)
+    assert "| Conv2D | 1 pass, 1 unsupported — conformant at the core (declined: groups) |" in text
+    assert "— not conformant |" in text.split("| Cropping1D |")[1].splitlines()[0]
+    assert "| **coverage** | coverage 2/3 cases fully scored (66.7%), 1 declined" in text
+    page = render_html(runs)
+    assert "conformant at the core (declined: groups)" in page and "coverage 2/3 cases fully scored" in page
