@@ -79,9 +79,14 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.reference.activations import activate, activate_vjp
 
-__all__ = ["SAFETY", "DTYPES", "unit_roundoff", "gamma", "allowed_errors"]
+__all__ = ["SAFETY", "DTYPES", "MODES", "FALSE_ALARM", "unit_roundoff", "gamma", "gamma_tilde", "lambda_for",
+           "allowed_errors", "allowed_errors_modes"]
 
 SAFETY = 2.0
+MODES = ("rigorous", "probabilistic")
+#: The probabilistic bound's false-alarm probability per case (all its elements together),
+#: under the model of Higham & Mary (2019): see lambda_for and docs/tolerance.md.
+FALSE_ALARM = 1e-6
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 _ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
 _LAST_AXIS = ("softmax", "log_softmax", "sparsemax", "glu")
@@ -97,12 +102,32 @@ def unit_roundoff(dtype: str) -> float:
 
 
 def gamma(n, u: float):
-    """gamma_n = n*u / (1 - n*u), elementwise over n (0 where n <= 0)."""
+    """gamma_n = n*u / (1 - n*u), elementwise over n (0 where n <= 0; inf where n*u >= 1/2: a sum
+    that long has no useful rigorous bound, e.g. 3*3*512 terms in float16, and only the
+    probabilistic mode can check it)."""
     n = np.maximum(np.asarray(n, dtype=np.float64), 0.0)
-    if np.any(n * u >= 0.5):
-        raise ValueError(f"a sum of {int(n.max())} terms is too long for unit roundoff {u}: "
-                         "the error bound gamma_n needs n*u < 1/2")
-    return n * u / (1 - n * u)
+    with np.errstate(divide="ignore"):
+        return np.where(n * u < 0.5, n * u / (1 - np.minimum(n * u, 0.5)), np.inf)
+
+
+def lambda_for(terms: float, elements: int, u: float, false_alarm: float = FALSE_ALARM) -> float:
+    """lambda such that every element of a case, each a sum of at most ``terms`` terms, stays
+    within gamma_tilde(n, lambda) * sum|terms| with probability at least 1 - false_alarm.
+
+    Higham & Mary (2019, Theorem 3.1 / 4.6): with rounding errors delta_k independent, of mean
+    zero and |delta_k| <= u, |prod (1 + delta_k) - 1| <= gamma_tilde(n, lambda) fails with
+    probability at most 2 exp(-lambda^2 (1-u)^2 / 2) per product of n factors; a sum of n terms
+    has n such products, a case ``elements`` sums: union bound over all of them.
+    """
+    count = max(float(terms), 1.0) * max(int(elements), 1)
+    return float(np.sqrt(2.0 * np.log(2.0 * count / false_alarm))) / (1.0 - u)
+
+
+def gamma_tilde(n, u: float, lam: float):
+    """Higham & Mary's probabilistic gamma: exp(lambda sqrt(n) u + n u^2 / (1 - u)) - 1, elementwise
+    (about lambda sqrt(n) u; 0 where n <= 0)."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 0.0)
+    return np.expm1(lam * np.sqrt(n) * u + n * u * u / (1.0 - u))
 
 
 # ------------------------------------------------------------ helpers
@@ -332,7 +357,7 @@ def _linear_bounds(spec, x, weights, u):
         n = np.full(z.shape, n_dw.max(initial=0) + np.shape(weights["pointwise_kernel"])[-2])
         n = n + ("bias" in weights)
         s = reference.forward(lin, np.abs(x), _abs(weights))
-        return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z)
+        return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z), n, s
     # One sum of N = n products (+ the bias): rounding each product costs u*sum|x*w|; each of
     # the N - 1 additions, in whatever order or tree, rounds a partial sum of a subset of the
     # terms, which lies in [-P-, P+] (P+- the sums of the positive and of the negative terms).
@@ -343,8 +368,9 @@ def _linear_bounds(spec, x, weights, u):
         bias = weights["bias"]
         plus = plus + _along_channels(np.maximum(bias, 0), plus, spec["config"])
         minus = minus + _along_channels(np.maximum(-bias, 0), minus, spec["config"])
-    return lin, z, SAFETY * (u * (positive + negative) + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) \
+    rigorous = SAFETY * (u * (positive + negative) + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) \
         + u * np.abs(z)
+    return lin, z, rigorous, n, plus + minus
 
 
 def _signed_products(unbiased: dict, x: np.ndarray, kernels: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -362,14 +388,41 @@ def _along_channels(per_channel: np.ndarray, like: np.ndarray, cfg: dict) -> np.
     return _external(np.broadcast_to(per_channel, _internal(like, cfg).shape), cfg)
 
 
-def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype: str
-                   ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype: str, *,
+                   mode: str = "rigorous") -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     """Allowed absolute error of every output element and every gradient element.
 
     Returns ``(allowed_output, allowed_gradients)``; ``allowed_gradients`` is
     None when ``output_grad`` is None, else keyed like ``reference.vjp``.
-    The derivation is in this module's docstring.
+    ``mode``: ``"rigorous"`` (holds for every summation order) or ``"probabilistic"``
+    (holds with probability 1 - FALSE_ALARM per case under Higham & Mary's model; never
+    larger than the rigorous one). The derivation is in this module's docstring.
     """
+    if mode not in MODES:
+        raise ValueError(f"Argument `mode` must be one of {', '.join(map(repr, MODES))}. Received: mode={mode!r}")
+    return allowed_errors_modes(spec, inputs, weights, output_grad, dtype)[mode]
+
+
+def allowed_errors_modes(spec: dict, inputs, weights: dict | None, output_grad, dtype: str
+                         ) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray] | None]]:
+    """``{mode: (allowed_output, allowed_gradients)}`` for both MODES, sharing the reference runs.
+
+    Only the sums of products (convolution families) differ between the modes; copying and
+    resizing layers get the same (rigorous) bound in both.
+    """
+    return bounds_and_scale(spec, inputs, weights, output_grad, dtype)[0]
+
+
+def bounds_and_scale(spec: dict, inputs, weights: dict | None, output_grad, dtype: str
+                     ) -> tuple[dict[str, tuple[np.ndarray, dict[str, np.ndarray] | None]], np.ndarray | None]:
+    """(:func:`allowed_errors_modes`, the term scale ``sum|x*w| + |b|`` of every pre-activation
+    output element: None for layers that compute no sums of products). The scale is what
+    :mod:`conformance.precision` measures errors against."""
+    modes, scale = _bounds(spec, inputs, weights, output_grad, dtype)
+    return modes, scale
+
+
+def _bounds(spec, inputs, weights, output_grad, dtype):
     u = unit_roundoff(dtype)
     spec = reference.normalize(spec)
     x = np.asarray(inputs, dtype=np.float64)
@@ -381,9 +434,10 @@ def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype:
     if layer.family in _COPY_FAMILIES or (layer.family == "upsampling" and cfg.get("interpolation", "nearest") == "nearest"):
         out = np.zeros(reference.output_shape(spec, x.shape))
         if g is None:
-            return out, None
+            return dict.fromkeys(MODES, (out, None)), None
         n = reference.vjp(spec, np.ones(x.shape), {}, np.ones(g.shape))["inputs"]
-        return out, {"inputs": SAFETY * gamma(n - 1, u) * reference.vjp(spec, x, {}, np.abs(g))["inputs"]}
+        return dict.fromkeys(MODES, (out, {"inputs": SAFETY * gamma(n - 1, u)
+                                           * reference.vjp(spec, x, {}, np.abs(g))["inputs"]})), None
 
     if layer.family == "upsampling":
         xi = _internal(x, cfg)
@@ -395,23 +449,42 @@ def allowed_errors(spec: dict, inputs, weights: dict | None, output_grad, dtype:
         out = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(xi), mats)
                                   + u * _weight_error_sum(np.abs(xi), mats, weight_errors)), cfg) + u * y
         if g is None:
-            return out, None
+            return dict.fromkeys(MODES, (out, None)), None
         gi = _internal(g, cfg)
         n = _apply_along(np.ones(gi.shape), [(m > 0) * 1.0 for m in mats], transpose=True)
         dx = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True)
                                  + u * _weight_error_sum(np.abs(gi), mats, weight_errors, transpose=True)), cfg)
-        return out, {"inputs": dx}
+        return dict.fromkeys(MODES, (out, {"inputs": dx})), None
 
-    lin, z, ez = _linear_bounds(spec, x, weights, u)
+    lin, z, ez, n, s = _linear_bounds(spec, x, weights, u)
     act = cfg["activation"]
-    out = _activation_forward(act, z, ez, u, safety=SAFETY)  # ez carries SAFETY already
-    if g is None:
-        return out, None
-    gz = activate_vjp(act, z, g)
-    # + u: a pre-activation computed exactly at a kink (e.g. z == 0) still has no defined derivative
-    egz = SAFETY * _activation_vjp(act, z, ez + u, g, u)
     aw = _abs(weights)
-    sums = reference.vjp(lin, np.abs(x), aw, np.abs(gz))
-    counts = reference.vjp(lin, np.ones(x.shape), _ones(weights), np.ones(gz.shape))
-    carried = reference.vjp(lin, np.abs(x), aw, egz)
-    return out, {k: SAFETY * gamma(counts[k], u) * sums[k] + carried[k] for k in sums}
+    if g is not None:
+        gz = activate_vjp(act, z, g)
+        sums = reference.vjp(lin, np.abs(x), aw, np.abs(gz))
+        counts = reference.vjp(lin, np.ones(x.shape), _ones(weights), np.ones(gz.shape))
+    # one lambda per case: the longest sum and every element of the output and the gradients
+    terms = max([float(n.max(initial=1))] + ([float(c.max(initial=1)) for c in counts.values()] if g is not None else []))
+    elements = z.size + (sum(c.size for c in counts.values()) if g is not None else 0)
+    lam = lambda_for(terms, elements, u)
+    bounds = {"rigorous": ez, "probabilistic": np.minimum(ez, gamma_tilde(n, u, lam) * s + u * np.abs(z))}
+    out = {}
+    for mode, e in bounds.items():
+        allowed = _activation_forward(act, z, e, u, safety=SAFETY)  # e carries SAFETY already
+        if g is None:
+            out[mode] = (allowed, None)
+            continue
+        # + u: a pre-activation computed exactly at a kink (e.g. z == 0) still has no defined derivative
+        egz = SAFETY * _activation_vjp(act, z, e + u, g, u)
+        carried = reference.vjp(lin, np.abs(x), aw, egz) if np.any(egz) else {k: 0.0 for k in sums}
+        factor = {k: SAFETY * gamma(counts[k], u) for k in sums} if mode == "rigorous" else \
+            {k: np.minimum(SAFETY * gamma(counts[k], u), gamma_tilde(counts[k], u, lam)) for k in sums}
+        out[mode] = (allowed, {k: factor[k] * sums[k] + carried[k] for k in sums})
+    # a rigorous bound that is infinite (gamma: n*u >= 1/2) stays infinite through the activation
+    out = {mode: (_inf_for_nan(a), None if gr is None else {k: _inf_for_nan(v) for k, v in gr.items()})
+           for mode, (a, gr) in out.items()}
+    return out, s
+
+
+def _inf_for_nan(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(a), np.inf, a)
