@@ -187,7 +187,8 @@ def _mismatch_clusters(verdict: str, category: str, layer: str,
 
 
 def _mismatch_title(verdict: str, category: str, layer: str, pattern: dict, any_pass: bool) -> str:
-    what = {"fail": "fails", "nondeterministic": "is nondeterministic", "error": "errors",
+    what = {"fail": "fails", "mutation": "writes into the caller's arrays",
+            "nondeterministic": "is nondeterministic", "error": "errors",
             "timeout": "times out", "crash": "crashes"}[verdict]
     if pattern:
         where = "when " + " and ".join(f"{k}={v}" for k, v in pattern.items())

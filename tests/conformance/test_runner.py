@@ -60,8 +60,18 @@ def test_case_that_kills_its_worker_is_a_crash(few_cases, adapter, text):
 
 
 def test_mutating_adapter_cannot_corrupt_other_cases(few_cases):
+    """Writing into the caller's arrays is the `mutation` verdict of that call's category; the
+    values it returned are still scored right and the next case gets fresh arrays."""
     results = _by_id(f"{BROKEN}:Mutates", few_cases)
-    assert {r.verdict for r in results.values()} == {"pass"}
+    for r in results.values():
+        if r.kind == "invalid":
+            assert r.verdict == "pass", r.id
+            continue
+        assert r.verdicts["shape"] == "pass" and r.worst_ratio.get("output", 0.0) <= 1.0, r.id
+        wrote = r.input_shape[0] > 0 or r.layer == "Conv1D"  # an empty batch has no elements to trash
+        want = "mutation" if wrote else "pass"
+        assert r.verdicts["output"] == want and r.verdicts.get("gradient", want) == want, (r.id, r.verdicts)
+        assert ("wrote into the caller's inputs" in r.message) == (r.input_shape[0] > 0), r.id
 
 
 def test_adapter_that_does_not_load_stops_the_run(few_cases):
@@ -95,7 +105,8 @@ def test_threads_none_leaves_the_libraries_alone(few_cases, monkeypatch):
 
 def test_a_worker_is_replaced_after_its_cases_per_worker():
     """Tires goes wrong from its 4th case in a process; it asks for a new worker every 3 cases."""
-    cases = [c for c in case_set("smoke", layers=["Conv1D", "Cropping1D"]) if c.kind == "valid"][:8]
+    cases = [c for c in case_set("smoke", layers=["Conv1D", "Cropping1D"])
+             if c.kind == "valid" and c.input_shape[0] > 0][:8]  # wrong values need elements
     assert {r.verdict for r in _by_id(f"{BROKEN}:Tires", cases, jobs=2).values()} == {"pass"}
     assert {r.verdict for r in _by_id(f"{BROKEN}:Tires", cases, cases_per_worker=3).values()} == {"pass"}
     never = _by_id(f"{BROKEN}:Tires", cases, cases_per_worker=0)
