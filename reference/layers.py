@@ -87,9 +87,12 @@ def _correlate_adjoint(dy, w, s, d, padded_shape, groups=1):
     dxp = np.zeros(padded_shape)
     win = _windows(dxp, k, s, d, dy.shape[1:-1], writeable=True)
     lead = (slice(None),) * (r + 1)
-    for t in np.ndindex(*k):  # positions of one tap never overlap, so += is exact
+    taps, c, f = math.prod(k), w.shape[-2], w.shape[-1]
+    if groups == 1:  # every tap's products in one matrix product: columns (t, c)
+        cols = (rows @ w.reshape(taps, c, f).transpose(2, 0, 1).reshape(f, taps * c)).reshape(len(rows), taps, c)
+    for i, t in enumerate(np.ndindex(*k)):  # positions of one tap never overlap, so += is exact
         if groups == 1:
-            tap = rows @ w[t].T
+            tap = cols[:, i]
         else:
             tap = _merge(np.einsum("mgf,cgf->mgc", _split(rows, groups),
                                    w[t].reshape(w.shape[-2], groups, -1)))
