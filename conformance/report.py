@@ -3,7 +3,8 @@
 :class:`ReportWriter` streams each case record to ``DIR/report.partial.jsonl``
 the moment it arrives (so nothing computed is lost if the run dies), keeps
 only counters in memory, and at the end writes ``DIR/report.json`` with the
-cases in case-set order, then removes the partial file. JSON has no
+cases in case-set order (atomically: a temporary file renamed over it), then
+removes the partial file unless the run was interrupted (``run --resume`` reads it). JSON has no
 Infinity/NaN, so every non-finite number is written as the string "inf",
 "-inf" or "nan".
 """
@@ -105,6 +106,14 @@ class ReportWriter:
             best = self.worst_ratio.get(category)
             if ratio is not None and (best is None or not ratio <= best):
                 self.worst_ratio[category] = ratio
+        precision = getattr(result, "precision", None)
+        if precision is not None:  # per adapter: the fewest bits seen (conformance.precision)
+            tally = self.summary_extra.setdefault("precision", {"cases": 0, "short": 0, "min_bits": None})
+            tally["cases"] += 1
+            tally["short"] += bool(precision["short"])
+            bits = precision["bits"]
+            if bits is not None and (tally["min_bits"] is None or bits < tally["min_bits"]):
+                tally["min_bits"] = bits
         self._offsets[index] = self._stream.tell()
         record = result.to_json()
         self.level_tally.add(record)
@@ -142,8 +151,11 @@ class ReportWriter:
                 src.seek(self._offsets[index])
                 out.write(("\n  " if n == 0 else ",\n  ") + src.readline().rstrip("\n"))
             out.write("\n ]\n}\n")
-        os.replace(tmp, self.path)
-        self.partial_path.unlink()
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)  # atomic: report.json is the old file or the whole new one
+        if not interrupted:  # an interrupted run keeps it for `run --resume`
+            self.partial_path.unlink()
         return head["summary"]
 
     def __enter__(self) -> "ReportWriter":

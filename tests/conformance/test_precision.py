@@ -119,3 +119,20 @@ def test_no_estimate_without_sums_or_with_too_few_elements():
     assert math.isinf(exact.bits) and not exact.short and exact.to_json()["bits"] is None
     off = precision.effective_precision(e + 2.0 ** -10, e, np.ones(100), "float32")
     assert off.short and abs(off.bits - (10 - math.log2(math.sqrt(6)))) < 1e-9
+
+
+def test_the_report_records_precision_per_case_and_per_adapter(tmp_path):
+    import json
+
+    from conv_conformance.conformance.report import ReportWriter
+
+    case = _forward_only(_case(16))
+    m = cases.materialize(case, "float32")
+    writer = ReportWriter(tmp_path, {"profile": "smoke", "dtype": "float32"})
+    writer.add(0, check(_SequentialConv2D(), case, m, "float32"))
+    writer.add(1, check(_SequentialConv2D(accumulate=_round_bf16), case, m, "float32"))
+    summary = writer.finish()
+    assert summary["precision"]["cases"] == 2 and summary["precision"]["short"] == 1
+    assert 7 < summary["precision"]["min_bits"] < 10
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["precision"]["short"] for c in report["cases"]] == [False, True]
