@@ -394,3 +394,19 @@ def test_keras_torch_backward_contiguity(name, case_name, request):
     result = score(name, case_name, "float32")
     assert result.verdicts["output"] == "pass", result.message
     assert result.verdicts["gradient"] == "pass", result.message
+
+
+def test_list_adapters_shows_the_runtimes_importable():
+    """`conv-conformance list-adapters` after `pip install -e .[all]`: every runtime adapter is
+    registered and its module imports (importing it imports no framework: keras is imported
+    only when an adapter is built, after KERAS_BACKEND is set)."""
+    from conv_conformance.conformance.registry import list_adapters
+
+    infos = {info.name: info for info in list_adapters()}
+    for name, (_, target, _) in RUNTIMES.items():
+        assert name in infos, f"{name} is not registered (pip install -e .[all] refreshes the entry points)"
+        assert infos[name].target == _PREFIX + target and infos[name].error is None, infos[name]
+    code = ("import sys; import conv_conformance.conformance.adapters.keras_backends, "
+            "conv_conformance.conformance.adapters.litert; print('keras' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr[-1000:]
