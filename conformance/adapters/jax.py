@@ -226,3 +226,45 @@ class JaxAdapter:
         y, pullback = jax.vjp(f, jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in (weights or {}).items()})
         dx, dw = pullback(jnp.asarray(output_grad, dtype=y.dtype))
         return {"inputs": _geometry.plain_float(dx), **{k: _geometry.plain_float(v) for k, v in dw.items()}}
+
+    # training-time arguments (issue 11): jax.nn.initializers and jax.numpy (jax_training)
+    def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
+        """The weights drawn by jax.nn.initializers with Keras's laws (float32)."""
+        from . import jax_training
+
+        return jax_training.initialize(spec, input_shape, seed)
+
+    def _penalty_function(self, spec: dict, inputs: np.ndarray):
+        from . import jax_training
+
+        _, jnp, _ = _jax()
+        f = self._function(spec, inputs)
+        return lambda x, w: jax_training.penalties(jnp, spec, f(x, w), w)
+
+    def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
+        """Keras's penalties of one call, in jax.numpy."""
+        _, jnp, _ = _jax()
+        p = self._penalty_function(spec, inputs)(jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in weights.items()})
+        return {k: float(v) for k, v in p.items()}
+
+    def regularization_vjp(self, spec: dict, inputs: np.ndarray,
+                           weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Gradient of the sum of the penalties (jax.grad)."""
+        jax, jnp, _ = _jax()
+        p = self._penalty_function(spec, inputs)
+        total = lambda x, w: sum(p(x, w).values(), jnp.zeros((), jnp.asarray(inputs).dtype))  # noqa: E731
+        dx, dw = jax.grad(total, argnums=(0, 1))(jnp.asarray(inputs), {k: jnp.asarray(v) for k, v in weights.items()})
+        return {"inputs": _geometry.plain_float(dx), **{k: _geometry.plain_float(v) for k, v in dw.items()}}
+
+    def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keras's constraint formulas in jax.numpy."""
+        from . import jax_training
+
+        _, jnp, _ = _jax()
+        nspec = reference.normalize(spec)
+        cfg = nspec["config"]
+        out = {}
+        for name, a in reference.weight_arguments(nspec).items():
+            w, c = jnp.asarray(weights[name]), cfg[a["constraint"]]
+            out[name] = _geometry.plain_float(jax_training.constrain_array(jnp, c, w) if c else w)
+        return out

@@ -256,3 +256,47 @@ class TorchAdapter:
         grads = torch.autograd.grad(y, sources, grad_outputs=g, allow_unused=True)
         return {n: _to_numpy(torch.zeros_like(s) if d is None else d)
                 for n, s, d in zip(names, sources, grads)}
+
+    # training-time arguments (issue 11): torch.nn.init and torch ops with Keras's fans (torch_training)
+    def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
+        """The weights drawn by torch.nn.init with Keras's fans and laws (float32)."""
+        from . import torch_training
+
+        return torch_training.initialize(spec, input_shape, seed)
+
+    def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
+        """Keras's penalties of one call, in torch ops."""
+        from . import torch_training
+
+        torch, _ = _torch()
+        with torch.no_grad():
+            y, _, w = self._run(spec, inputs, weights, requires_grad=False)
+            return {k: float(v) for k, v in torch_training.penalties(torch, spec, y, w).items()}
+
+    def regularization_vjp(self, spec: dict, inputs: np.ndarray,
+                           weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Gradient of the sum of the penalties (torch.autograd)."""
+        from . import torch_training
+
+        torch, _ = _torch()
+        y, x, w = self._run(spec, inputs, weights, requires_grad=True)
+        terms = list(torch_training.penalties(torch, spec, y, w).values())
+        names, sources = ["inputs"] + list(w), [x] + list(w.values())
+        if not terms:
+            return {n: _to_numpy(torch.zeros_like(s)) for n, s in zip(names, sources)}
+        grads = torch.autograd.grad(sum(terms), sources, allow_unused=True)
+        return {n: _to_numpy(torch.zeros_like(s) if d is None else d) for n, s, d in zip(names, sources, grads)}
+
+    def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keras's constraint formulas in torch ops."""
+        from . import torch_training
+
+        torch, _ = _torch()
+        nspec = reference.normalize(spec)
+        cfg = nspec["config"]
+        out = {}
+        for name, a in reference.weight_arguments(nspec).items():
+            t = _to_torch(np.asarray(weights[name]))
+            c = cfg[a["constraint"]]
+            out[name] = _to_numpy(torch_training.constrain_tensor(torch, c, t) if c else t)
+        return out
