@@ -105,9 +105,9 @@ def gamma(n, u: float):
     """gamma_n = n*u / (1 - n*u), elementwise over n (0 where n <= 0; inf where n*u >= 1/2: a sum
     that long has no useful rigorous bound, e.g. 3*3*512 terms in float16, and only the
     probabilistic mode can check it)."""
-    n = np.maximum(np.asarray(n, dtype=np.float64), 0.0)
-    with np.errstate(divide="ignore"):
-        return np.where(n * u < 0.5, n * u / (1 - np.minimum(n * u, 0.5)), np.inf)
+    nu = np.maximum(np.asarray(n, dtype=np.float64), 0.0) * u
+    ok = nu < 0.5
+    return np.divide(nu, 1.0 - nu, out=np.full(nu.shape, np.inf), where=ok)
 
 
 def lambda_for(terms: float, elements: int, u: float, false_alarm: float = FALSE_ALARM) -> float:
@@ -487,4 +487,5 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
 
 
 def _inf_for_nan(a: np.ndarray) -> np.ndarray:
-    return np.where(np.isnan(a), np.inf, a)
+    nan = np.isnan(a)
+    return np.where(nan, np.inf, a) if nan.any() else a
