@@ -459,6 +459,7 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
     lin, z, ez, n, s = _linear_bounds(spec, x, weights, u)
     act = cfg["activation"]
     aw = _abs(weights)
+    counts = sums = None
     if g is not None:
         gz = activate_vjp(act, z, g)
         sums = reference.vjp(lin, np.abs(x), aw, np.abs(gz))
@@ -470,20 +471,24 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
     bounds = {"rigorous": ez, "probabilistic": np.minimum(ez, gamma_tilde(n, u, lam) * s + u * np.abs(z))}
     out = {}
     for mode, e in bounds.items():
-        allowed = _activation_forward(act, z, e, u, safety=SAFETY)  # e carries SAFETY already
-        if g is None:
-            out[mode] = (allowed, None)
-            continue
-        # + u: a pre-activation computed exactly at a kink (e.g. z == 0) still has no defined derivative
-        egz = SAFETY * _activation_vjp(act, z, e + u, g, u)
-        carried = reference.vjp(lin, np.abs(x), aw, egz) if np.any(egz) else {k: 0.0 for k in sums}
-        factor = {k: SAFETY * gamma(counts[k], u) for k in sums} if mode == "rigorous" else \
-            {k: np.minimum(SAFETY * gamma(counts[k], u), gamma_tilde(counts[k], u, lam)) for k in sums}
-        out[mode] = (allowed, {k: factor[k] * sums[k] + carried[k] for k in sums})
+        with np.errstate(invalid="ignore"):  # an infinite rigorous e (gamma) gives inf * 0: NaN, made inf below
+            out[mode] = _through_activation(act, lin, x, aw, z, e, g, u, mode, lam, counts, sums) if g is not None \
+                else (_activation_forward(act, z, e, u, safety=SAFETY), None)  # e carries SAFETY already
     # a rigorous bound that is infinite (gamma: n*u >= 1/2) stays infinite through the activation
     out = {mode: (_inf_for_nan(a), None if gr is None else {k: _inf_for_nan(v) for k, v in gr.items()})
            for mode, (a, gr) in out.items()}
     return out, s
+
+
+def _through_activation(act, lin, x, aw, z, e, g, u, mode, lam, counts, sums):
+    """(allowed output, allowed gradients) of one mode, from the pre-activation's bound e."""
+    allowed = _activation_forward(act, z, e, u, safety=SAFETY)  # e carries SAFETY already
+    # + u: a pre-activation computed exactly at a kink (e.g. z == 0) still has no defined derivative
+    egz = SAFETY * _activation_vjp(act, z, e + u, g, u)
+    carried = reference.vjp(lin, np.abs(x), aw, egz) if np.any(egz) else {k: 0.0 for k in sums}
+    factor = {k: SAFETY * gamma(counts[k], u) for k in sums} if mode == "rigorous" else \
+        {k: np.minimum(SAFETY * gamma(counts[k], u), gamma_tilde(counts[k], u, lam)) for k in sums}
+    return allowed, {k: factor[k] * sums[k] + carried[k] for k in sums}
 
 
 def _inf_for_nan(a: np.ndarray) -> np.ndarray:
