@@ -102,6 +102,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="conv-conformance",
         description="Conformance suite for convolutional layers with Keras semantics.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of its one-line summary")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the suite version, the corpus id of each profile and the "
                              "framework versions installed, and exit")
@@ -109,8 +111,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
     run = sub.add_parser("run", help="score an adapter on a case set and write report.json",
                          description="Score an adapter on a case set; exit 0 when conformant, 1 when not.")
-    run.add_argument("--adapter", required=True, metavar="NAME|module:attr",
-                     help="a registered adapter name (see list-adapters) or module:attr")
+    run.add_argument("--adapter", default=None, metavar="NAME|module:attr",
+                     help="a registered adapter name (see list-adapters) or module:attr (required "
+                          "unless --resume)")
     run.add_argument("--profile", default="smoke", choices=PROFILES, help="case set (default: smoke)")
     run.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...",
                      help="only these layer classes (comma-separated)")
@@ -137,6 +140,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--waivers", default=None, metavar="FILE",
                      help="waiver file (TOML or JSON; docs/certification.md): failing cases it covers "
                           "are reported `waived`")
+    run.add_argument("--resume", default=None, metavar="DIR",
+                     help="finish a killed or interrupted run in DIR: only the cases it has no record "
+                          "of are scored, with the options it was started with (DIR/run.json)")
+    run.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MiB",
+                     help="cap each worker's address space once its adapter has loaded (RLIMIT_AS); a "
+                          "case that exceeds it is a crash labelled with the limit (default: none)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show what the adapter printed while loading and during each case (default: "
+                          "kept in the report's per-case `output` only)")
     run.set_defaults(func=_guarded(_run))
 
     lst = sub.add_parser("list-adapters", help="list registered adapters and whether they import")
@@ -174,7 +186,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 2 on errors, 0 for --help
         return int(exc.code or 0)
-    return args.func(args)
+    return dispatch(args)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command. An exception it does not handle itself (a malformed input file,
+    say) becomes one line on stderr and exit status 2; ``--debug`` shows the traceback instead."""
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into one line
+        if getattr(args, "debug", False):
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"conv-conformance {getattr(args, 'command', '')}: error: {type(exc).__name__}: {text[:500]} "
+              "(--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 # ------------------------------------------------------------------ helpers
@@ -231,6 +259,13 @@ class _Progress:
         if self.done % self.step == 0 or self.done == self.total:
             print(f"[{self.done}/{self.total}] {self.bad} not passing", file=sys.stderr, flush=True)
 
+    def write(self, text: str) -> None:
+        """A message on stderr that leaves the progress bar intact."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -245,6 +280,11 @@ def _run(args: argparse.Namespace) -> int:
     from .report import ReportWriter, default_meta, utc_now
     from .runner import WorkerStartError, run
 
+    from . import resume as resuming
+
+    previous = _resumed(args) if getattr(args, "resume", None) else None
+    if args.adapter is None:
+        raise UsageError("Argument `--adapter` is required (or --resume DIR to finish a run)")
     layers = check_layers(args.layers)
     target = resolve(args.adapter)
     waivers = load_waivers(getattr(args, "waivers", None))
@@ -258,8 +298,24 @@ def _run(args: argparse.Namespace) -> int:
                         jobs=args.jobs, timeout=args.timeout, started=utc_now(),
                         threads_per_job=args.threads_per_job, repeat=args.repeat)
     meta["tolerance"] = os.environ[TOLERANCE_ENV]
+    options = {k: getattr(args, k, None) for k in _RUN_OPTIONS}
+    run_file = {"options": options, "started": meta["started"]}
+    if previous is not None:
+        run_file = previous
+        for key in ("started", "adapter", "environment"):
+            if key in previous:
+                meta[key] = previous[key]
+    resuming.save_run(args.out, run_file)
+    done = resuming.restore(args.out, cases) if previous is not None else {}
 
     writer = ReportWriter(args.out, meta)
+    for index in sorted(done):
+        writer.add(index, done[index])
+    resuming.release(args.out)
+    todo = [i for i in range(len(cases)) if i not in done]
+    if previous is not None:
+        print(f"resuming {args.out}: {len(done)} of {len(cases)} cases already done, {len(todo)} to run",
+              file=sys.stderr)
 
     def ready(info: Any) -> None:
         writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions,
@@ -267,19 +323,27 @@ def _run(args: argparse.Namespace) -> int:
         writer.meta["environment"] = info.environment
         if waivers is not None:
             waivers.bind(writer.meta["adapter"], info.environment, args.dtype)
+        resuming.save_run(args.out, run_file | {"adapter": writer.meta["adapter"], "environment": info.environment})
+        if args.verbose and info.output:
+            print(f"--- output of the worker while loading {args.adapter} ---\n{info.output.rstrip()}",
+                  file=sys.stderr)
 
-    progress = _Progress(len(cases))
-    results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout,
+    progress = _Progress(len(todo))
+    results = run(args.adapter, [cases[i] for i in todo], args.dtype, jobs=args.jobs, timeout=args.timeout,
                   threads=args.threads_per_job, on_ready=ready, cases_per_worker=args.cases_per_worker,
-                  repeat=args.repeat)
+                  repeat=args.repeat,
+                  memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None) \
+        if todo else (r for r in ())  # a resumed run with nothing left starts no worker
     start = time.monotonic()
     interrupted = False
     try:
-        for index, result in results:
+        for k, result in results:
             if waivers is not None:
                 waivers.apply(result)
-            writer.add(index, result)
+            writer.add(todo[k], result)
             progress.update(result)
+            if args.verbose and result.output:
+                progress.write(f"--- output of {result.id} ---\n{result.output.rstrip()}")
     except KeyboardInterrupt:
         interrupted = True
     except WorkerStartError as exc:
@@ -296,8 +360,30 @@ def _run(args: argparse.Namespace) -> int:
     summary = writer.finish(interrupted=interrupted)
     _print_summary(summary, writer.path, time.monotonic() - start, interrupted)
     if interrupted:
+        print(f"interrupted: {writer.cases} of {len(cases)} cases done; finish the run with: "
+              f"conv-conformance run --resume {args.out}", file=sys.stderr)
         return 130
     return 0 if summary["conformant"] else 1
+
+
+# The options of `run` that run.json keeps for --resume.
+_RUN_OPTIONS = ("adapter", "profile", "layers", "dtype", "jobs", "timeout", "cases_per_worker",
+                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit")
+
+
+def _resumed(args: argparse.Namespace) -> dict:
+    """The run.json of --resume DIR; its options replace args' (DIR becomes --out)."""
+    from .resume import ResumeError, load_run
+
+    try:
+        previous = load_run(args.resume)
+    except ResumeError as exc:
+        raise UsageError(str(exc)) from exc
+    for key, value in previous["options"].items():
+        if key in _RUN_OPTIONS:
+            setattr(args, key, value)
+    args.out = args.resume
+    return previous
 
 
 def load_waivers(path: str | None) -> Any:

@@ -145,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 2 on usage errors, 0 for --help
         return int(exc.code or 0)
-    return args.func(args)
+    from conv_conformance.conformance.cli import dispatch
+
+    return dispatch(args)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_crash_and_error_are_not_conformant(tmp_path, validate_report):
     (["run", "--adapter", "reference", "--jobs", "0"], "must be an integer >= 1"),
     (["run", "--adapter", "reference", "--timeout", "-1"], "must be a number of seconds > 0"),
     (["run", "--adapter", f"{BROKEN}:Nope", "--layers", "Conv1D"], "has no attribute 'Nope'"),
-    (["run"], "the following arguments are required: --adapter"),
+    (["run"], "Argument `--adapter` is required (or --resume DIR to finish a run)"),
     ([], "COMMAND"),
 ])
 def test_usage_errors_exit_2_with_a_message(argv, text, tmp_path, capsys):
@@ -118,6 +118,8 @@ def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report)
     assert report["interrupted"] is True and report["summary"]["conformant"] is False
     assert report["summary"]["counts"]["pass"] == report["summary"]["cases"] >= 5
     assert "INTERRUPTED" in out
+    assert f"finish the run with: conv-conformance run --resume {tmp_path}" in err
+    assert len(partial.read_text().splitlines()) == report["summary"]["cases"]  # kept for --resume
 
 
 def test_list_adapters(monkeypatch, capsys):
