@@ -25,7 +25,8 @@ from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
                                      onednn_avx512, onednn_bf16_missing, onednn_one_channel_corner,
-                                     tf_native_kernels)
+                                     tf_depthwise_batch0_unwritten, tf_native_kernels,
+                                     tf_onednn_batch0_returns_input)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -106,6 +107,9 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         if out[1] > 1 and out[-1] == out[1]:
             return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
                     "when its length equals the channel count")
+    if tf and tf_onednn_batch0_returns_input(spec, shape, dtype, gradient=True):
+        return ("TF oneDNN float32/bfloat16 convolution of a batch of 0 returns its input, not an empty "
+                "tensor of the output shape (O3)")
     if tf and dtype != "float32" and conv3d_same_stride_beyond_kernel(spec, shape):
         return "TF Conv3D 'same' at float64/float16: wrong values where the stride exceeds the kernel span (K14)"
     if tf and conv3d_transpose_input_gradient_corner(spec):
@@ -151,6 +155,7 @@ def _s(cls: str, **config) -> dict:
 
 
 CASES = {
+    "conv2d-batch-0": (_s("Conv2D", filters=4, kernel_size=2, use_bias=False), (0, 5, 5, 2)),
     "conv1d-causal-dil-groups": (_s("Conv1D", filters=4, kernel_size=3, padding="causal", dilation_rate=2,
                                     groups=2, activation="selu"), (2, 9, 4)),
     "conv1d-same-stride": (_s("Conv1D", filters=3, kernel_size=4, strides=3, padding="same"), (2, 10, 2)),
@@ -298,6 +303,9 @@ def test_drawn_configurations_match_reference(name, drawn, seed, dtype):
     spec, shape = drawn.spec, drawn.input_shape
     assume(_declines(name, spec) is None and divergence(name, spec, shape, dtype) is None
            and nondeterministic(name, spec, shape, dtype) is None)
+    # K17: TF's native depthwise filter gradient of an empty batch is unwritten memory (not
+    # deterministic, so not a strict xfail; tests/oracle/test_batch_zero_tf.py pins it)
+    assume(not (name in ("keras", "tf-keras") and tf_depthwise_batch0_unwritten(spec, shape, dtype)))
     cfg = reference.normalize(spec)["config"]
     if name == "tf-keras":
         assume(cfg.get("activation") != "hard_sigmoid")
