@@ -1,0 +1,163 @@
+"""Reading an exported case directory back (``oracle.export`` layout), refusing hostile input.
+
+A corpus directory may come from anywhere (a third party, an old release, a download), so
+:func:`read` trusts nothing in it. It refuses, with :class:`CorpusError` and one line naming
+the file and the rule:
+
+* an ``index.json`` that is not JSON, is cut short, or lacks a field of the format;
+* unknown layers, unknown or invalid arguments (``reference.normalize``), input shapes
+  Keras rejects, weights of the wrong names;
+* case ids or file names that leave the directory (``..``, absolute paths, separators, links);
+* ``.npy`` files that are pickled (object arrays: ``allow_pickle=False``), truncated,
+  corrupt, not float64, or whose shape disagrees with the case;
+* absurd sizes: every array's header is read first and the total element count is checked
+  against ``max_elements`` (default :data:`MAX_ELEMENTS`, raisable) before anything is
+  allocated.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conv_conformance import reference
+from conv_conformance.reference import InvalidConfig
+from conv_conformance.reference.shapes import layer_of
+
+from .cases import Case, Materialized
+
+__all__ = ["CorpusError", "MAX_ELEMENTS", "read"]
+
+#: Elements of all arrays of one case together (about 2 GiB of float64), unless raised.
+MAX_ELEMENTS = 1 << 28
+_ID = re.compile(r"^[A-Za-z0-9]{1,64}-[0-9a-f]{12}$")
+_NAME = re.compile(r"^(inputs|output_grad|expected_output|allowed_output|weights\.[a-z_]{1,40}|"
+                   r"expected_gradient\.[a-z_]{1,40}|allowed_gradient\.[a-z_]{1,40})$")
+
+
+class CorpusError(ValueError):
+    """An exported case directory that cannot be read safely; the message names what is wrong."""
+
+
+def _index(directory: Path) -> dict:
+    path = directory / "index.json"
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise CorpusError(f"{directory} is not an exported case directory: no index.json") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    try:
+        index = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CorpusError(f"{path} is not valid JSON (cut short or corrupt?): {exc}") from None
+    if not isinstance(index, dict) or index.get("format_version") != 1 or not isinstance(index.get("cases"), list):
+        raise CorpusError(f"{path} is not an index of format_version 1 with a list of cases")
+    return index
+
+
+def _file(directory: Path, case_id: str, name: str, rel: Any) -> Path:
+    """The path of one array, refusing anything but ``<case id>/<name>.npy`` inside directory."""
+    if not _NAME.match(name):
+        raise CorpusError(f"case {case_id}: array name {name!r} is not one the format defines")
+    expected = f"{case_id}/{name}.npy"
+    if rel != expected:
+        raise CorpusError(f"case {case_id}: file {rel!r} must be {expected!r} (no other path is allowed)")
+    path = directory / case_id / f"{name}.npy"
+    root = directory.resolve()
+    if path.is_symlink() or path.parent.is_symlink() or root not in path.resolve().parents:
+        raise CorpusError(f"case {case_id}: {rel!r} leaves the corpus directory (a link?)")
+    return path
+
+
+def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """(shape, dtype, fortran order) from a .npy header, without reading the data."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+    except FileNotFoundError:
+        raise CorpusError(f"{path} is missing") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CorpusError(f"{path} is not a .npy file (corrupt header: {exc})") from None
+    return tuple(shape), dtype, fortran
+
+
+def _load(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # pickled (object) arrays and truncated data both land here
+        raise CorpusError(f"{path} cannot be read without pickle or is cut short: {exc}") from None
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc}") from None
+    if array.shape != shape:
+        raise CorpusError(f"{path} holds shape {array.shape}, but its case needs {shape}")
+    return array
+
+
+def read(directory: str | Path, *, max_elements: int = MAX_ELEMENTS) -> list[tuple[Case, Materialized]]:
+    """The cases of an exported directory with their arrays; CorpusError on anything unsafe."""
+    directory = Path(directory)
+    index = _index(directory)
+    out = []
+    for n, entry in enumerate(index["cases"]):
+        if not isinstance(entry, dict):
+            raise CorpusError(f"index.json: case #{n} is not an object")
+        case_id = entry.get("id")
+        if not isinstance(case_id, str) or not _ID.match(case_id):
+            raise CorpusError(f"index.json: case #{n} has id {case_id!r}; ids are <Layer>-<12 hex digits>")
+        try:
+            case = Case.from_json(entry)
+            if case.kind not in ("valid", "invalid"):
+                raise ValueError(f"kind must be 'valid' or 'invalid', not {case.kind!r}")
+            if case.kind == "invalid":  # a configuration Keras rejects, by design: its layer must exist
+                layer_of(case.spec)
+            else:
+                spec = reference.normalize(case.spec)
+                out_shape = reference.output_shape(spec, case.input_shape)
+                want_w = reference.weight_shapes(spec, case.input_shape)
+        except InvalidConfig as exc:
+            raise CorpusError(f"case {case_id}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorpusError(f"case {case_id}: malformed entry ({type(exc).__name__}: {exc})") from None
+        files = entry.get("files")
+        if not isinstance(files, dict):
+            raise CorpusError(f"case {case_id}: no `files` object")
+        paths = {name: _file(directory, case_id, name, rel) for name, rel in files.items()}
+        headers = {name: _header(p) for name, p in paths.items()}
+        total = sum(math.prod(s) for s, _, _ in headers.values())
+        if total > max_elements:
+            raise CorpusError(f"case {case_id}: its arrays hold {total} elements, more than max_elements="
+                              f"{max_elements} (raise the limit to read it)")
+        for name, (shape, dtype, _) in headers.items():
+            if dtype != np.float64:
+                raise CorpusError(f"case {case_id}: {paths[name]} is {dtype}; the format stores float64")
+        if case.kind == "valid":
+            need = {"inputs": tuple(case.input_shape), "expected_output": tuple(out_shape),
+                    "allowed_output": tuple(out_shape)} | {f"weights.{k}": tuple(v) for k, v in want_w.items()}
+            for name, shape in need.items():
+                if name not in headers:
+                    raise CorpusError(f"case {case_id}: no {name} array")
+                if headers[name][0] != shape:
+                    raise CorpusError(f"case {case_id}: {name} has shape {headers[name][0]}, but the case "
+                                      f"needs {shape}")
+            unknown = [k for k in headers if k.startswith("weights.") and k not in need]
+            if unknown:
+                raise CorpusError(f"case {case_id}: weights {unknown} are not weights of {case.layer}")
+        arrays = {name: _load(paths[name], headers[name][0]) for name in paths}
+        weights = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("weights.")}
+        grads = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("expected_gradient.")}
+        allowed = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("allowed_gradient.")}
+        out.append((case, Materialized(arrays["inputs"], weights, arrays.get("output_grad"),
+                                       arrays.get("expected_output"), grads or None,
+                                       arrays.get("allowed_output"), allowed or None)))
+    return out
