@@ -26,7 +26,7 @@ FLAVOURS = [pytest.param("keras3", id="keras3"),
             pytest.param("keras2", marks=pytest.mark.tf_keras, id="keras2")]
 
 
-def _empty_cases(name: str, count: int = 3):
+def _empty_cases(name: str, count: int = 2):
     out = [c for c in cases.case_set("smoke", layers=[name]) if c.kind == "valid"][:count]
     assert out, name
     return [(c.spec, (0, *c.input_shape[1:])) for c in out]
@@ -38,6 +38,8 @@ def _empty_cases(name: str, count: int = 3):
 def test_batch_zero_matches_tensorflow(name, flavour, dtype):
     if flavour == "keras2":
         pytest.importorskip("tf_keras")
+        if dtype == "float32":
+            pytest.skip("Keras 2 runs the same TF kernels as Keras 3: float64 is enough (kept CI short)")
     checked = 0
     for spec, shape in _empty_cases(name):
         if divergence(spec, shape, dtype, flavour, gradient=True) is not None:
