@@ -12,6 +12,7 @@ import functools
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["build_parser", "main", "UsageError", "check_layers"]
@@ -143,6 +144,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     run.add_argument("--resume", default=None, metavar="DIR",
                      help="finish a killed or interrupted run in DIR: only the cases it has no record "
                           "of are scored, with the options it was started with (DIR/run.json)")
+    run.add_argument("--cases", default=None, metavar="DIR",
+                     help="score the cases of an exported corpus (`conv-conformance export`, or a third "
+                          "party's in that layout) instead of --profile; its dtype is the run's. Everything "
+                          "in DIR is checked first (oracle.corpus): a bad file is a usage error")
+    run.add_argument("--max-elements", type=_positive_int, default=None, metavar="N",
+                     help="with --cases: the most array elements one case may hold (default: 2**28)")
     run.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MiB",
                      help="cap each worker's address space once its adapter has loaded (RLIMIT_AS); a "
                           "case that exceeds it is a crash labelled with the limit (default: none)")
@@ -288,7 +295,11 @@ def _run(args: argparse.Namespace) -> int:
     layers = check_layers(args.layers)
     target = resolve(args.adapter)
     waivers = load_waivers(getattr(args, "waivers", None))
-    cases = _case_set(args.profile, layers)
+    arrays = None
+    if getattr(args, "cases", None):
+        cases, arrays = _imported(args, layers)
+    else:
+        cases = _case_set(args.profile, layers)
     from conv_conformance.oracle.cases import TOLERANCE_ENV, resolve_tolerance
 
     # the workers materialize the cases: they read the mode from their inherited environment
@@ -332,7 +343,8 @@ def _run(args: argparse.Namespace) -> int:
     results = run(args.adapter, [cases[i] for i in todo], args.dtype, jobs=args.jobs, timeout=args.timeout,
                   threads=args.threads_per_job, on_ready=ready, cases_per_worker=args.cases_per_worker,
                   repeat=args.repeat,
-                  memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None) \
+                  memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None,
+                  arrays=None if arrays is None else [arrays[i] for i in todo]) \
         if todo else (r for r in ())  # a resumed run with nothing left starts no worker
     start = time.monotonic()
     interrupted = False
@@ -368,7 +380,29 @@ def _run(args: argparse.Namespace) -> int:
 
 # The options of `run` that run.json keeps for --resume.
 _RUN_OPTIONS = ("adapter", "profile", "layers", "dtype", "jobs", "timeout", "cases_per_worker",
-                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit")
+                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit", "cases", "max_elements")
+
+
+def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list, list]:
+    """The cases and arrays of --cases DIR (only --layers, if given); sets the run's dtype and
+    profile from the corpus. Anything unsafe in DIR is a UsageError (oracle.corpus.CorpusError)."""
+    import json
+
+    from conv_conformance.oracle import corpus
+
+    try:
+        read = corpus.read(args.cases, max_elements=args.max_elements or corpus.MAX_ELEMENTS)
+        index = json.loads((Path(args.cases) / "index.json").read_text("utf-8"))
+    except corpus.CorpusError as exc:
+        raise UsageError(f"Argument `--cases`: {exc}") from exc
+    dtype = index.get("dtype")
+    if dtype not in DTYPES:
+        raise UsageError(f"Argument `--cases`: index.json dtype must be one of {', '.join(DTYPES)}. "
+                         f"Received: {dtype!r}")
+    args.dtype = dtype
+    args.profile = f"cases:{index.get('profile', 'imported')}"
+    read = [(c, m) for c, m in read if layers is None or c.layer in layers]
+    return [c for c, _ in read], [m for _, m in read]
 
 
 def _resumed(args: argparse.Namespace) -> dict:

@@ -318,13 +318,15 @@ def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> Case
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
         cases_per_worker: int | None = None, repeat: int = 0, memory_limit: int | None = None,
-        capture: bool = True) -> Iterator[tuple[int, CaseResult]]:
+        capture: bool = True, arrays: Sequence[Any] | None = None) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``memory_limit`` (bytes) caps each worker's address space once its adapter has loaded
     (``resource.RLIMIT_AS``): a case that exceeds it is a ``crash`` labelled with the limit.
     ``capture`` sends what a worker writes to fds 1 and 2 into its case's ``output`` (bounded:
     :data:`OUTPUT_HEAD` + :data:`OUTPUT_TAIL` characters) instead of the terminal.
+    ``arrays``: per case, its materialized arrays (read from an exported corpus,
+    ``oracle.corpus.read``) instead of the worker materializing it from its seed.
 
     ``threads`` limits the numerical libraries of each worker (None: leave them
     to their defaults). A worker that has finished ``cases_per_worker`` cases is
@@ -366,7 +368,8 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                     slot.task = pending.popleft()
                     slot.started = time.monotonic()
                     slot.deadline = slot.started + timeout
-                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype, repeat))
+                    given = () if arrays is None else (arrays[slot.task[0]],)
+                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype, repeat, *given))
             now = time.monotonic()
             busy = [s for s in pool.slots if s.task is not None or not s.ready]
             nearest = min((s.deadline for s in busy), default=now + 1.0)

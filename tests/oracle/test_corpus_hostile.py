@@ -182,3 +182,27 @@ def test_console_script_refuses_a_cut_report_with_one_line(tmp_path):
     proc = subprocess.run([EXE, "report", str(bad), "--format", "junit"], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+# ------------------------------------------------------------ run --cases DIR
+
+def test_run_on_an_exported_corpus_gives_the_verdicts_of_the_profile(exported, tmp_path, capsys):
+    from conv_conformance.conformance.cli import main
+
+    wrong = "tests.conformance.fixtures.broken:WrongValues"
+    assert main(["run", "--adapter", wrong, "--cases", str(exported), "--out", str(tmp_path / "a")]) == 1
+    assert main(["run", "--adapter", wrong, "--layers", ",".join(LAYERS), "--out", str(tmp_path / "b")]) == 1
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
+    assert a["profile"] == "cases:smoke" and a["dtype"] == "float32" and a["corpus_id"] == b["corpus_id"]
+    assert [(c["id"], c["verdicts"], c["worst_ratio"]) for c in a["cases"]] == \
+           [(c["id"], c["verdicts"], c["worst_ratio"]) for c in b["cases"]]
+
+
+def test_run_on_a_hostile_corpus_is_a_usage_error(exported, tmp_path, capsys):
+    from conv_conformance.conformance.cli import main
+
+    entry = _first_valid(_index(exported))
+    (exported / entry["files"]["inputs"]).write_bytes(b"\x93NUMPY")
+    assert main(["run", "--adapter", "reference", "--cases", str(exported), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Argument `--cases`" in err and err.strip().count("\n") == 0, err
