@@ -50,3 +50,32 @@ class TfKerasAdapter(KerasAdapter):
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
         self._check(spec)
         return super().vjp(spec, inputs, weights, output_grad)
+
+    # training-time arguments (issue 11): Keras 2 builds the same layer, so it declines the same specs
+    def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
+        """The weights Keras 2 builds the layer with, every initializer seeded with `seed`."""
+        self._check_training(spec)
+        return super().initialize(spec, input_shape, seed)
+
+    def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
+        """layer.losses of Keras 2 after one call."""
+        self._check_training(spec)
+        return super().regularization(spec, inputs, weights)
+
+    def regularization_vjp(self, spec: dict, inputs: np.ndarray,
+                           weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Gradient of sum(layer.losses) (Keras 2, tf.GradientTape)."""
+        self._check_training(spec)
+        return super().regularization_vjp(spec, inputs, weights)
+
+    def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each weight through Keras 2's constraint object."""
+        self._check_training(spec)
+        return super().constrain(spec, weights)
+
+    def _check_training(self, spec: dict) -> None:
+        self._check(spec)
+        for key, value in (spec.get("config") or {}).items():
+            if key.endswith("_initializer") and isinstance(value, dict) and \
+                    any((value.get("config") or {}).get(a) is not None for a in ("input_axes", "output_axes")):
+                raise Unsupported(f"Keras 2 initializers take no input_axes/output_axes ({key})")

@@ -282,9 +282,10 @@ class TorchAdapter:
         y, x, w = self._run(spec, inputs, weights, requires_grad=True)
         terms = list(torch_training.penalties(torch, spec, y, w).values())
         names, sources = ["inputs"] + list(w), [x] + list(w.values())
-        if not terms:
+        total = sum(terms) if terms else None
+        if total is None or not total.requires_grad:  # nothing regularized, or an empty batch's activity
             return {n: _to_numpy(torch.zeros_like(s)) for n, s in zip(names, sources)}
-        grads = torch.autograd.grad(sum(terms), sources, allow_unused=True)
+        grads = torch.autograd.grad(total, sources, allow_unused=True)
         return {n: _to_numpy(torch.zeros_like(s) if d is None else d) for n, s, d in zip(names, sources, grads)}
 
     def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
