@@ -65,10 +65,13 @@ def adapter_info(adapter: Any, target: str) -> str:
     """What the report records about the adapter loaded in this process: the ``adapter``
     field (name, target, versions) and the ``environment`` it runs in, as JSON text."""
     from .environment import detect
+    from .levels import declaration_of
     from .registry import adapter_environment, adapter_name, adapter_versions, resolve
 
+    declared = declaration_of(adapter)  # as the CLI's worker records it (per-layer levels in the summary)
     return json.dumps(_plain({"adapter": {"name": adapter_name(adapter, target), "target": resolve(target),
-                                          "versions": adapter_versions(adapter)},
+                                          "versions": adapter_versions(adapter),
+                                          "declaration": declared.to_json() if declared is not None else None},
                               "environment": detect(adapter_environment(adapter))}))
 
 

@@ -50,6 +50,9 @@ def _assert_same(cli: dict, plugin: dict, cases: list) -> None:
     assert cli["summary"]["conformant"] == plugin["summary"]["conformant"]
     assert cli["adapter"]["name"] == plugin["adapter"]["name"]
     assert cli["adapter"]["versions"] == plugin["adapter"]["versions"]
+    assert cli["adapter"].get("declaration") == plugin["adapter"].get("declaration")
+    for key in ("levels", "coverage"):  # per-layer levels, from the declaration and the verdicts
+        assert cli["summary"].get(key) == plugin["summary"].get(key), key
 
 
 def test_reference_smoke_same_verdicts(pytester, monkeypatch, tmp_path):
