@@ -129,6 +129,7 @@ class CaseItem(pytest.Item):
         from .scoring import FAILING, check
 
         dtype = self.config.getoption("conv_dtype")
+        self.conv_result = None  # a rerun of this item must not report the previous run's record
         result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)
         self.conv_result = result  # for --conv-report (pytest_runtest_makereport below)
         self.user_properties.append(("verdicts", json.dumps(result.verdicts)))
