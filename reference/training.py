@@ -64,6 +64,26 @@ _INIT_DEFAULTS = {name: {"class_name": cls, "config": normalize_initializer("", 
                   for name, cls in _DEFAULT_INIT.items()}
 
 
+_MEMO: dict = {}
+
+
+def _memo(fn: Any, layer: str, arg: str, value: Any) -> Any:
+    """fn(layer, arg, value), remembered for values made of hashable scalars (normalize runs on
+    every spec the suite touches); a fresh copy each time."""
+    try:
+        key = (fn, layer, arg, value if not isinstance(value, dict) else
+               (value.get("class_name"), tuple(sorted((k, type(v).__name__, v)
+                                                      for k, v in (value.get("config") or {}).items()))))
+        hit = _MEMO.get(key)
+    except TypeError:  # a list inside (axes): not hashable
+        return fn(layer, arg, value)
+    if hit is None:
+        hit = fn(layer, arg, value)
+        if len(_MEMO) < 4096:
+            _MEMO[key] = hit
+    return {"class_name": hit["class_name"], "config": dict(hit["config"])}
+
+
 def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
     """Fill ``out`` with the layer's training-time arguments, normalized (InvalidConfig if Keras
     rejects one). An absent initializer is the layer's default (glorot_uniform, zeros for the
@@ -73,7 +93,7 @@ def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
     for prefix in _PREFIXES.get(layer.family, ()):
         arg = f"{prefix}_initializer"
         if arg in config:
-            out[arg] = normalize_initializer(L, arg, config[arg])
+            out[arg] = _memo(normalize_initializer, L, arg, config[arg])
             if prefix == "bias" and out[arg]["class_name"] == "Orthogonal":
                 raise InvalidConfig(L, arg, "cannot be Orthogonal: it initializes weights of rank >= 2 and a "
                                     "bias has rank 1 (Keras raises ValueError at build)", config[arg])
@@ -83,7 +103,7 @@ def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
     for prefix in _PREFIXES.get(layer.family, ()) + ("activity",):
         arg = f"{prefix}_regularizer"
         v = config.get(arg)
-        out[arg] = None if v is None else normalize_regularizer(L, arg, v)
+        out[arg] = None if v is None else _memo(normalize_regularizer, L, arg, v)
     for prefix in _PREFIXES.get(layer.family, ()):
         arg = f"{prefix}_constraint"
         v = config.get(arg)
