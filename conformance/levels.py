@@ -107,8 +107,8 @@ def case_features(spec: Mapping[str, Any]) -> frozenset[str]:
     if config.get("output_padding") is not None:
         out.add("output_padding")
     activation = config.get("activation")
-    if isinstance(activation, str) and activation not in ("linear", None):
-        out.add(f"activation:{_FAMILY_OF.get(activation, activation)}")
+    if activation in _FAMILY_OF:  # an unknown name (an invalid case) uses no feature: rejecting it is core
+        out.add(f"activation:{_FAMILY_OF[activation]}")
     interpolation = config.get("interpolation")
     if isinstance(interpolation, str) and interpolation != "nearest":
         out.add(f"interpolation:{interpolation}")

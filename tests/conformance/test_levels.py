@@ -37,6 +37,15 @@ def test_case_features_name_every_optional_argument():
     assert case_features({"class_name": "Conv2DTranspose", "config": {"output_padding": [1, 1]}}) == {"output_padding"}
 
 
+def test_every_activation_but_linear_has_a_family():
+    from conv_conformance import reference
+    from conv_conformance.conformance.levels import ACTIVATION_FAMILIES
+
+    families = [a for acts in ACTIVATION_FAMILIES.values() for a in acts]
+    assert sorted(families) == sorted(set(reference.ACTIVATIONS) - {"linear"})
+    assert case_features(conv2d(activation="no_such_activation")) == frozenset()
+
+
 def test_every_case_feature_is_an_optional_feature_of_its_layer():
     for case in case_set("smoke"):
         assert case_features(case.spec) <= set(optional_features(case.layer)), case.id
