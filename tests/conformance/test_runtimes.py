@@ -410,3 +410,18 @@ def test_list_adapters_shows_the_runtimes_importable():
             "conv_conformance.conformance.adapters.litert; print('keras' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr[-1000:]
+
+
+def test_openvino_mish_is_absolutely_not_relatively_accurate(request):
+    """R13: OpenVINO's CPU Mish (ONNX Mish) loses relative accuracy for x < -5: 112 ulps at
+    x = -5.0, and mish(-18.15) = -0.0 against -2.38e-7 (openvino 2026.4.1, f32 precision)."""
+    pytest.importorskip("openvino")
+    from conv_conformance.conformance.adapters.openvino import OpenVinoAdapter
+
+    if _version("openvino").startswith("2026.4."):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="R13: OpenVINO CPU Mish for x < -5"))
+    spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "mish"}}
+    x = np.array([[[-18.1478], [-4.9966], [1.0]]], np.float32)
+    w = {"kernel": np.ones((1, 1, 1), np.float32), "bias": np.zeros(1, np.float32)}
+    result = _in_process_score(OpenVinoAdapter(), spec, x, w)
+    assert result.passed, result.message
