@@ -124,12 +124,9 @@ def divergence(name: str, case_name: str, dtype: str) -> str | None:
             and name.startswith(("keras-", "litert")):
         return ("R6 (K3 on every backend): Keras's sparsemax takes tau from the sum of the support's cumulative "
                 "sums (keras/src/backend/{jax,torch,numpy,tensorflow}/nn.py alike)")
-    family = reference.LAYERS[CASES[case_name][0]["class_name"]].family
-    if name == "keras-numpy" and dtype == "float64" and _version("keras").startswith("3.15.") and (
-            family == "conv_transpose" or (family != "upsampling" and cfg.get("use_bias"))
-            or cfg.get("interpolation", "nearest") != "nearest"):
-        return ("R2: Keras numpy backend demotes float64 to float32 in dtypes.result_type (ops.add of the bias, "
-                "resize weights); Conv*Transpose raises TypeError (float32 kernel against float64 input)")
+    if name == "keras-numpy" and dtype == "float64" and _version("keras").startswith("3.15."):
+        return ("R2: Keras numpy backend demotes float64 to float32 (dtypes.result_type; convert_to_tensor of the "
+                "inputs, ops.add of the bias); transposed, depthwise and separable convolutions raise TypeError")
     if name == "openvino" and cfg.get("interpolation") == "bicubic" and _version("openvino").startswith("2026.4"):
         return "R4: OpenVINO CPU Interpolate cubic ignores ONNX Resize exclude_outside=1 (edge taps clamped)"
     return None
