@@ -122,7 +122,8 @@ def test_repeat_scores_bitwise_determinism(tmp_path, validate_report):
     validate_report(report)
     valid = [c for c in report["cases"] if c["kind"] == "valid"]
     assert valid and all(c["verdicts"]["output"] == "pass" for c in valid)
-    assert all(c["verdicts"]["determinism"] == "fail" for c in valid)
+    # an empty batch has no bits to jitter
+    assert all(c["verdicts"]["determinism"] == ("fail" if c["input_shape"][0] else "pass") for c in valid)
     assert report["repeat"] == 3 and status == 1
 
 
