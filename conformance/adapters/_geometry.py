@@ -36,10 +36,12 @@ sizes = shapes.upsampling_factors  # UpSampling factors per spatial dimension
 
 
 def plain_float(array) -> "np.ndarray":
-    """The array as a NumPy float dtype: bfloat16 (an ml_dtypes extension type
-    that generic NumPy code does not treat as floating) widens exactly to
-    float32; float16/32/64 pass through."""
+    """The array as a new NumPy array of a float dtype: bfloat16 (an ml_dtypes extension
+    type that generic NumPy code does not treat as floating) widens exactly to float32;
+    float16/32/64 keep their dtype. Always a copy: JAX on the CPU may hand back the caller's
+    own buffer (an identity gradient, e.g. Cropping1D with cropping 0, aliases output_grad),
+    and a result must never be a view of the caller's arrays."""
     import numpy as np
 
     array = np.asarray(array)
-    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else np.array(array, copy=True)

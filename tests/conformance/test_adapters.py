@@ -390,3 +390,27 @@ def test_jax_adapter_clears_jax_caches_on_long_runs(monkeypatch):
         y = a.forward(spec, np.full((1, n, 1), 2.0), w)
         np.testing.assert_array_equal(y, np.full((1, n, 1), 2.0))
     assert len(cleared) >= 2
+
+
+def _aligned(shape, value=1.0):
+    """A float32 array whose buffer starts on a 64-byte boundary (JAX on the CPU wraps such a
+    buffer without copying it)."""
+    n = int(np.prod(shape))
+    raw = np.empty(n + 16, np.float32)
+    start = (-raw.ctypes.data % 64) // 4
+    out = raw[start:start + n].reshape(shape)
+    out[...] = value
+    return out
+
+
+@pytest.mark.parametrize("name", _params(("torch", "jax")))
+def test_results_never_share_memory_with_the_callers_arrays(name):
+    """An identity gradient (Cropping1D with cropping 0) must still come back as a new array:
+    JAX would hand back the caller's own output_grad buffer (found by the harness's mutation
+    check on the jax adapter, Cropping1D smoke case)."""
+    spec = {"class_name": "Cropping1D", "config": {"cropping": [0, 0]}}
+    x, g = _aligned((1, 4, 2)), _aligned((1, 4, 2), 2.0)
+    y = adapter(name).forward(spec, x, {})
+    grads = adapter(name).vjp(spec, x, {}, g)
+    assert not np.shares_memory(y, x)
+    assert not any(np.shares_memory(v, a) for v in grads.values() for a in (x, g))
