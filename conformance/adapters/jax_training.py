@@ -19,6 +19,8 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 
+from ._penalties import penalties  # noqa: F401 - re-exported: the adapters call it from here
+
 __all__ = ["initialize", "penalties", "constrain_array"]
 
 _PRESETS = {"GlorotUniform": (1.0, "fan_avg", "uniform"), "GlorotNormal": (1.0, "fan_avg", "truncated_normal"),
@@ -70,28 +72,6 @@ def initialize(spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarra
     return {name: np.asarray(_draw(jax, nspec["config"][args[name]["initializer"]],
                                    jax.random.fold_in(key, i), tuple(shapes[name])))
             for i, name in enumerate(sorted(shapes))}
-
-
-def _penalty(jnp: Any, regularizer: dict, x: Any) -> Any:
-    l1, l2 = regularizer["config"].get("l1", 0.0), regularizer["config"].get("l2", 0.0)
-    out = jnp.zeros((), x.dtype)
-    if l1:
-        out = out + l1 * jnp.sum(jnp.abs(x))
-    if l2:
-        out = out + l2 * jnp.sum(jnp.square(x))
-    return out
-
-
-def penalties(jnp: Any, spec: dict, y: Any, w: dict) -> dict[str, Any]:
-    """{weight or "activity": penalty} of one call with output y (jax arrays)."""
-    nspec = reference.normalize(spec)
-    cfg = nspec["config"]
-    out = {name: _penalty(jnp, cfg[a["regularizer"]], w[name])
-           for name, a in reference.weight_arguments(nspec).items() if cfg[a["regularizer"]]}
-    if cfg.get("activity_regularizer"):
-        b = y.shape[0]
-        out["activity"] = _penalty(jnp, cfg["activity_regularizer"], y) / b if b else jnp.zeros((), y.dtype)
-    return out
 
 
 def constrain_array(jnp: Any, constraint: dict, w: Any) -> Any:

@@ -20,7 +20,9 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 
-__all__ = ["initialize", "penalty", "constrain_tensor"]
+from ._penalties import penalties  # noqa: F401 - re-exported: the adapters call it from here
+
+__all__ = ["initialize", "penalties", "constrain_tensor"]
 
 _TRUNCATION_STD = 0.87962566103423978  # std of N(0, 1) cut at +-2 (Keras's constant)
 _PRESETS = {"GlorotUniform": (1.0, "fan_avg", "uniform"), "GlorotNormal": (1.0, "fan_avg", "truncated_normal"),
@@ -86,29 +88,6 @@ def initialize(spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarra
             t = torch.empty(shape, dtype=torch.float32)
             _fill(torch, t, init, g)
         out[name] = t.contiguous().numpy().copy()
-    return out
-
-
-def penalty(torch: Any, regularizer: dict, x: Any) -> Any:
-    """Keras's L1/L2/L1L2 penalty of a tensor (a term skipped when its factor is 0)."""
-    l1, l2 = regularizer["config"].get("l1", 0.0), regularizer["config"].get("l2", 0.0)
-    out = torch.zeros((), dtype=x.dtype)
-    if l1:
-        out = out + l1 * torch.sum(torch.abs(x))
-    if l2:
-        out = out + l2 * torch.sum(torch.square(x))
-    return out
-
-
-def penalties(torch: Any, spec: dict, y: Any, w: dict) -> dict[str, Any]:
-    """{weight or "activity": penalty tensor} of one call with output y."""
-    nspec = reference.normalize(spec)
-    cfg = nspec["config"]
-    out = {name: penalty(torch, cfg[a["regularizer"]], w[name])
-           for name, a in reference.weight_arguments(nspec).items() if cfg[a["regularizer"]]}
-    if cfg.get("activity_regularizer"):
-        b = y.shape[0]
-        out["activity"] = penalty(torch, cfg["activity_regularizer"], y) / b if b else torch.zeros((), dtype=y.dtype)
     return out
 
 
