@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig
+from .shapes import InvalidConfig, known_config, serialized_object
 
 __all__ = ["CONSTRAINTS", "EPSILON", "normalize_constraint", "apply_constraint", "norm_axes"]
 
@@ -53,21 +53,13 @@ def normalize_constraint(layer: str, arg: str, value: Any) -> dict | None:
     """A constraint argument in Keras 3's serialization (None stays None)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        name, config = value, {}
-    elif isinstance(value, dict) and isinstance(value.get("class_name"), str):
-        name, config = value["class_name"], value.get("config") or {}
-    else:
-        raise InvalidConfig(layer, arg, "must be null, a constraint name or {\"class_name\": ..., "
-                            "\"config\": {...}}", value)
+    name, config = serialized_object(layer, arg, value, "constraint")
     cls = _ALIASES.get(name)
     if cls is None:
         raise InvalidConfig(layer, arg, f"must name one of the constraints {sorted(CONSTRAINTS)} (or "
                             "max_norm, min_max_norm, unit_norm, non_neg)", value)
     defaults = CONSTRAINTS[cls]
-    if not isinstance(config, dict) or set(config) - set(defaults):
-        extra = sorted(set(config) - set(defaults)) if isinstance(config, dict) else config
-        raise InvalidConfig(layer, arg, f"{cls} takes the config keys {list(defaults)}; unknown: {extra}", value)
+    config = known_config(layer, arg, cls, config, defaults, value)
     return {"class_name": cls, "config": {k: _value(layer, arg, k, config.get(k, d)) for k, d in defaults.items()}}
 
 

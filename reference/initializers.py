@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig
+from .shapes import InvalidConfig, known_config, serialized_object
 
 __all__ = ["INITIALIZERS", "TRUNCATION_STD", "Distribution", "normalize_initializer", "fans",
            "distribution", "sample", "orthogonal_matrix"]
@@ -136,13 +136,7 @@ def normalize_initializer(layer: str, arg: str, value: Any) -> dict:
     """
     if value is None:
         return {"class_name": "GlorotUniform", "config": dict(_VS_KEYS)}
-    if isinstance(value, str):
-        name, config = value, {}
-    elif isinstance(value, dict) and isinstance(value.get("class_name"), str):
-        name, config = value["class_name"], value.get("config") or {}
-    else:
-        raise InvalidConfig(layer, arg, "must be null, an initializer name or {\"class_name\": ..., "
-                            "\"config\": {...}}", value)
+    name, config = serialized_object(layer, arg, value, "initializer")
     if name in _RANK2_ONLY or name == "identity":
         raise InvalidConfig(layer, arg, "cannot be Identity: Identity initializes rank-2 weights only, and "
                             "a convolution kernel has rank >= 3 and a bias rank 1", value)
@@ -151,9 +145,7 @@ def normalize_initializer(layer: str, arg: str, value: Any) -> dict:
         raise InvalidConfig(layer, arg, f"must name one of the initializers {sorted(INITIALIZERS)} "
                             "(or their snake_case names)", value)
     defaults = INITIALIZERS[cls]
-    if not isinstance(config, dict) or set(config) - set(defaults):
-        extra = sorted(set(config) - set(defaults)) if isinstance(config, dict) else config
-        raise InvalidConfig(layer, arg, f"{cls} takes the config keys {list(defaults)}; unknown: {extra}", value)
+    config = known_config(layer, arg, cls, config, defaults, value)
     out = {k: _config_value(layer, arg, cls, k, config.get(k, d)) for k, d in defaults.items()}
     if cls == "RandomUniform" and out["minval"] > out["maxval"]:
         raise InvalidConfig(layer, f"{arg}.minval", f"must be <= maxval={out['maxval']} (the suite covers "

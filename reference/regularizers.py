@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig
+from .shapes import InvalidConfig, known_config, serialized_object
 
 __all__ = ["REGULARIZERS", "normalize_regularizer", "penalty", "penalty_grad"]
 
@@ -46,13 +46,7 @@ def normalize_regularizer(layer: str, arg: str, value: Any) -> dict | None:
     """A regularizer argument in Keras 3's serialization (None stays None)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        name, config = value, {}
-    elif isinstance(value, dict) and isinstance(value.get("class_name"), str):
-        name, config = value["class_name"], value.get("config") or {}
-    else:
-        raise InvalidConfig(layer, arg, "must be null, a regularizer name or {\"class_name\": ..., "
-                            "\"config\": {...}}", value)
+    name, config = serialized_object(layer, arg, value, "regularizer")
     if name in _RANK2_ONLY:
         raise InvalidConfig(layer, arg, "cannot be OrthogonalRegularizer: it takes rank-2 inputs only, and a "
                             "convolution kernel or output has rank >= 3 and a bias rank 1", value)
@@ -61,9 +55,7 @@ def normalize_regularizer(layer: str, arg: str, value: Any) -> dict | None:
         raise InvalidConfig(layer, arg, "must name L1, L2 or L1L2 (identifiers 'L1', 'l1', 'L2', 'l2', "
                             "'L1L2', 'l1l2'; Keras 3 does not resolve 'l1_l2')", value)
     defaults = REGULARIZERS[cls]
-    if not isinstance(config, dict) or set(config) - set(defaults):
-        extra = sorted(set(config) - set(defaults)) if isinstance(config, dict) else config
-        raise InvalidConfig(layer, arg, f"{cls} takes the config keys {list(defaults)}; unknown: {extra}", value)
+    config = known_config(layer, arg, cls, config, defaults, value)
     return {"class_name": cls, "config": {k: _factor(layer, arg, k, config.get(k), d)
                                           for k, d in defaults.items()}}
 

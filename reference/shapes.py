@@ -59,6 +59,25 @@ class InvalidConfig(ValueError):
         super().__init__(f"{layer}: argument `{argument}` {rule}. Received: {argument}={value!r}")
 
 
+def serialized_object(layer: str, arg: str, value: Any, kind: str) -> tuple[str, Any]:
+    """``(class name as given, config)`` of a training-time argument written as a name or as
+    ``{"class_name": ..., "config": {...}}`` (``kind``: "initializer", "regularizer", "constraint")."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        return value["class_name"], value.get("config") or {}
+    raise InvalidConfig(layer, arg, f"must be null, {'an' if kind[0] in 'aeiou' else 'a'} {kind} name or "
+                        "{\"class_name\": ..., \"config\": {...}}", value)
+
+
+def known_config(layer: str, arg: str, cls: str, config: Any, defaults: dict, value: Any) -> dict:
+    """``config`` checked to hold only keys of ``cls`` (whose defaults are ``defaults``)."""
+    if not isinstance(config, dict) or set(config) - set(defaults):
+        extra = sorted(set(config) - set(defaults)) if isinstance(config, dict) else config
+        raise InvalidConfig(layer, arg, f"{cls} takes the config keys {list(defaults)}; unknown: {extra}", value)
+    return config
+
+
 # Every name `keras.activations.get` resolves in Keras 3.15 and that can be
 # called with one argument (`threshold` needs two, so Keras fails on it).
 ACTIVATIONS = (
