@@ -41,34 +41,24 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     return wrapper
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
+def _int_at_least(minimum: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum`` (``why`` says what the bound means)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}{why}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
-
-def _repeat_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 2 (calls compared per case), got {text!r}")
-    return value
+_non_negative_int = _int_at_least(0)
+_positive_int = _int_at_least(1)
+_repeat_count = _int_at_least(2, " (calls compared per case)")
 
 
 def _positive_float(text: str) -> float:
