@@ -32,12 +32,12 @@ if [ "$what" = results ] || [ "$what" = all ]; then
   for dt in float32 float64; do
     for a in $adapters; do
       $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt" >/dev/null
-      rm -f "docs/results/$a-$dt/report.partial.jsonl"
+      rm -f "docs/results/$a-$dt/report.partial.jsonl" "docs/results/$a-$dt/run.json"
     done
     for a in keras tf-keras torch; do
       TF_ENABLE_ONEDNN_OPTS=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \
         $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt-avx2" >/dev/null
-      rm -f "docs/results/$a-$dt-avx2/report.partial.jsonl"
+      rm -f "docs/results/$a-$dt-avx2/report.partial.jsonl" "docs/results/$a-$dt-avx2/run.json"
     done
     r=docs/results
     $cc scoreboard $r/reference-$dt/report.json $r/keras-$dt/report.json $r/keras-$dt-avx2/report.json \
