@@ -19,6 +19,7 @@ if [ "$what" = samples ] || [ "$what" = all ]; then
   for a in $adapters; do
     rm -rf "docs/samples/$a"
     $cc run --adapter "$a" --profile smoke --jobs 2 --out "docs/samples/$a" >/dev/null
+    rm -f "docs/samples/$a/run.json"
     $cc report "docs/samples/$a/report.json" --format markdown --out "docs/samples/$a/report.md"
     $cc report "docs/samples/$a/report.json" --format html --out "docs/samples/$a/report.html"
     $cc report "docs/samples/$a/report.json" --format junit --out "docs/samples/$a/junit.xml"
