@@ -54,4 +54,6 @@ class ReferenceAdapter:
 
 
 def _f64(array: np.ndarray) -> np.ndarray:
-    return np.asarray(array, dtype=np.float64)
+    """A float64 copy: never the caller's own buffer (at float64 an identity layer, e.g.
+    Cropping1D with cropping 0, would otherwise return a view of it: a mutation)."""
+    return np.array(array, dtype=np.float64, copy=True)

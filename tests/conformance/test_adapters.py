@@ -414,3 +414,16 @@ def test_results_never_share_memory_with_the_callers_arrays(name):
     grads = adapter(name).vjp(spec, x, {}, g)
     assert not np.shares_memory(y, x)
     assert not any(np.shares_memory(v, a) for v in grads.values() for a in (x, g))
+
+
+def test_reference_adapter_results_never_share_memory_at_float64():
+    """Found by the float64 standard run: 31 `mutation` verdicts of the reference adapter itself
+    (an identity layer returned a view of the caller's float64 array)."""
+    from conv_conformance.conformance.adapters.reference import ReferenceAdapter
+
+    spec = {"class_name": "Cropping1D", "config": {"cropping": [0, 0]}}
+    x, g = np.ones((1, 4, 2)), np.full((1, 4, 2), 2.0)
+    y = ReferenceAdapter().forward(spec, x, {})
+    grads = ReferenceAdapter().vjp(spec, x, {}, g)
+    assert not np.shares_memory(y, x)
+    assert not any(np.shares_memory(v, a) for v in grads.values() for a in (x, g))
