@@ -26,9 +26,9 @@ import json
 import math
 from typing import Any
 
-import numpy as np
 import pytest
 
+from .report import jsonable
 from .scoring import CaseResult, describe_call
 
 __all__ = ["ReportCollector", "attach", "adapter_info", "encode", "decode"]
@@ -37,23 +37,10 @@ __all__ = ["ReportCollector", "attach", "adapter_info", "encode", "decode"]
 _TIMEOUT_PREFIX = "Timeout (>"
 
 
-def _plain(obj: Any) -> Any:
-    """``obj`` with NumPy scalars and arrays as Python values (non-finite floats stay floats)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def encode(result: CaseResult) -> str:
     """A case result as JSON text that :func:`decode` turns back into an equal CaseResult
     (infinities and NaN survive: Python's json writes and reads them)."""
-    return json.dumps(_plain(result.to_json()))
+    return json.dumps(jsonable(result.to_json(), nonfinite_as_strings=False))
 
 
 def decode(text: str) -> CaseResult:
@@ -69,10 +56,10 @@ def adapter_info(adapter: Any, target: str) -> str:
     from .registry import adapter_environment, adapter_name, adapter_versions, resolve
 
     declared = declaration_of(adapter)  # as the CLI's worker records it (per-layer levels in the summary)
-    return json.dumps(_plain({"adapter": {"name": adapter_name(adapter, target), "target": resolve(target),
+    return json.dumps(jsonable({"adapter": {"name": adapter_name(adapter, target), "target": resolve(target),
                                           "versions": adapter_versions(adapter),
                                           "declaration": declared.to_json() if declared is not None else None},
-                              "environment": detect(adapter_environment(adapter))}))
+                              "environment": detect(adapter_environment(adapter))}, nonfinite_as_strings=False))
 
 
 def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float = 0.0) -> CaseResult:

@@ -50,17 +50,18 @@ def suite_version() -> str:
         return "0+unknown"
 
 
-def jsonable(obj: Any) -> Any:
-    """``obj`` with NumPy scalars/arrays made plain and non-finite floats as "inf", "-inf", "nan"."""
+def jsonable(obj: Any, *, nonfinite_as_strings: bool = True) -> Any:
+    """``obj`` with NumPy scalars/arrays made plain and, unless ``nonfinite_as_strings`` is
+    False, non-finite floats as "inf", "-inf", "nan"."""
     if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v, nonfinite_as_strings=nonfinite_as_strings) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
+        return [jsonable(v, nonfinite_as_strings=nonfinite_as_strings) for v in obj]
     if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
+        return jsonable(obj.tolist(), nonfinite_as_strings=nonfinite_as_strings)
     if isinstance(obj, np.generic):
         obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
+    if nonfinite_as_strings and isinstance(obj, float) and not math.isfinite(obj):
         return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
 
