@@ -11,6 +11,8 @@ folded in with the weight's index.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from typing import Any
 
@@ -61,17 +63,29 @@ def _draw(jax: Any, init: dict, key: Any, shape: tuple) -> Any:
     return jax.random.truncated_normal(key, -2.0, 2.0, shape, f32) * (math.sqrt(s) / 0.87962566103423978)
 
 
-def initialize(spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
-    """Every weight drawn by jax.nn.initializers (float32), key(seed) folded with the weight index."""
+@functools.lru_cache(maxsize=64)
+def _drawer(init_json: str, shape: tuple) -> Any:
+    """One compiled function key -> weight per initializer and shape: run op by op, a draw compiles
+    a dozen small executables, and that compiling was most of the jax adapter's time."""
     import jax
 
+    init = json.loads(init_json)
+    if (init["config"].get("input_axes") is not None or init["config"].get("output_axes") is not None):
+        _draw(jax, init, None, shape)  # raises Unsupported, outside the trace
+    return jax.jit(lambda seed, index: _draw(jax, init, jax.random.fold_in(jax.random.key(seed), index), shape))
+
+
+def initialize(spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
+    """Every weight drawn by jax.nn.initializers (float32), key(seed) folded with the weight index."""
     nspec = reference.normalize(spec)
     shapes = reference.weight_shapes(nspec, input_shape)
     args = reference.weight_arguments(nspec)
-    key = jax.random.key(int(seed) % (2 ** 32))
-    return {name: np.asarray(_draw(jax, nspec["config"][args[name]["initializer"]],
-                                   jax.random.fold_in(key, i), tuple(shapes[name])))
-            for i, name in enumerate(sorted(shapes))}
+    out = {}
+    for i, name in enumerate(sorted(shapes)):
+        init = nspec["config"][args[name]["initializer"]]
+        draw = _drawer(json.dumps(init, sort_keys=True), tuple(shapes[name]))
+        out[name] = np.asarray(draw(np.uint32(int(seed) % (2 ** 32)), np.uint32(i)))
+    return out
 
 
 def constrain_array(jnp: Any, constraint: dict, w: Any) -> Any:
