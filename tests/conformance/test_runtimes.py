@@ -83,6 +83,8 @@ LOCAL_CASES = {
                                                                      "strides": [1, 2]}}, (1, 4, 4, 2)),
     "conv1dt-one-channel": ({"class_name": "Conv1DTranspose", "config": {"filters": 3, "kernel_size": 3}},
                             (1, 3, 1)),
+    "conv2d-tanh": ({"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 2, "activation": "tanh"}},
+                    (1, 3, 3, 2)),
 }
 
 
@@ -379,7 +381,7 @@ def test_openvino_one_channel_corner(request):
     assert result.passed, result.message
 
 
-@pytest.mark.parametrize("case_name", list(LOCAL_CASES))
+@pytest.mark.parametrize("case_name", ["conv2d-one-filter-batch1", "conv1dt-one-channel"])
 @pytest.mark.parametrize("name", _params(("keras-torch", "keras-jax")))
 def test_keras_torch_backward_contiguity(name, case_name, request):
     """R7: Keras's torch backend hands PyTorch permuted kernels, so it inherits P5 (conv2d backward,
@@ -465,3 +467,21 @@ def test_litert_channels_first_conversion(name, case_name, request):
         assert result.verdicts["output"] == "error" and message in result.message, (result.verdicts, result.message)
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"{finding}: {message}"))
     assert result.verdicts["output"] == "pass", result.message
+
+
+@pytest.mark.parametrize("name", _params(("keras-jax", "keras-torch")))
+def test_keras_jax_tanh_float64(name, request):
+    """R14: on the JAX backend `keras.ops.tanh` casts its input to `dtypes.result_type(x.dtype, float)`
+    (keras/src/backend/jax/numpy.py), and Keras's type lattice maps float64 to float32 on every backend
+    but TensorFlow (BIT64_TO_BIT32_DTYPE), x64 enabled or not: a float64 layer with activation='tanh'
+    returns float32 values (ratio ~1e7). The convolution itself stays float64 (the linear twin passes);
+    keras-torch's tanh does not cast. Measured with keras 3.15.1, jax 0.10.2."""
+    spec, shape = LOCAL_CASES["conv2d-tanh"]
+    linear = make_case(reference.normalize({**spec, "config": {**spec["config"], "activation": "linear"}}),
+                       shape, "valid")
+    assert worker(name).check(linear, materialize(linear, "float64"), "float64").verdicts["output"] == "pass"
+    if name == "keras-jax" and _version("keras").startswith("3.15."):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="R14: keras jax backend tanh demotes float64"))
+    result = score(name, "conv2d-tanh", "float64")
+    assert result.verdicts["output"] == "pass", result.message
+    assert result.verdicts["gradient"] == "pass", result.message
