@@ -264,7 +264,7 @@ def _consistent(category: str, verdict: str, ratio: float | None, strict: float 
         return f"pass with ratio {ratio} / strict ratio {strict}"
     if verdict == "quality_warning" and not (within and not strict_within):
         return f"quality_warning needs ratio <= 1 < strict ratio; recorded {ratio} / {strict}"
-    if verdict in ("fail", "nondeterministic") and within and category == "output":
+    if verdict in ("fail", "nondeterministic") and within:
         return f"{verdict} with ratio {ratio} <= 1"
     if verdict in ("unsupported", "error", "timeout", "crash") and ratio is not None:
         return f"{verdict} but a ratio ({ratio}) was recorded, so values were returned and compared"

@@ -20,6 +20,8 @@ the pytest plugin and ``explore`` all call it).
 """
 from __future__ import annotations
 
+import math
+
 import copy
 import re
 import time
@@ -631,10 +633,12 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
     shape_ok, values_ok, worst_ratio, worst = True, True, None, None
     strict_worst: float | None = None
     strict = getattr(m, "strict_gradients", None) or {}
+    unmeasured: str | None = None  # a gradient missing or not comparable: its error ratio is infinite
     for key in m.expected_gradients:
         name = f"grad[{key!r}]"
         if key not in grads:
             values_ok = False
+            unmeasured = unmeasured or key
             messages.append(f"vjp returned no {key!r} gradient; it returned keys {sorted(grads)} "
                             f"and should return {sorted(m.expected_gradients)} [{call}]")
             continue
@@ -644,6 +648,8 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
             strict_worst = c.strict_ratio
         shape_ok &= c.shape_ok
         values_ok &= c.passed
+        if not c.passed and c.ratio is None:
+            unmeasured = unmeasured or key
         if c.ratio is not None and (worst_ratio is None or c.ratio > worst_ratio):
             worst_ratio, worst = c.ratio, {"name": key, **c.worst} if c.worst else None
         if c.message:
@@ -653,6 +659,8 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
     else:
         v.setdefault("shape", "pass")
     v["gradient"] = "pass" if values_ok else "fail"
+    if unmeasured is not None:  # so the recorded ratio says "fail" too (certify.verify checks it)
+        worst_ratio, worst = math.inf, None
     if strict_worst is not None:
         result.strict_ratio["gradient"] = strict_worst
         if values_ok and strict_worst > 1.0:

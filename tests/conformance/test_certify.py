@@ -125,6 +125,18 @@ def test_edited_ratio_is_caught(bundle):
     assert any("pass with ratio 3.5" in d for d in failed(bundle)["verdicts consistent with their ratios"])
 
 
+def test_gradient_fail_with_a_ratio_within_bound_is_caught(bundle):
+    """A failing gradient whose recorded ratio is <= 1 contradicts itself (a missing or ill-shaped
+    gradient records an infinite ratio), as a failing output does."""
+    records = _records(bundle)
+    n = next(i for i, r in enumerate(records) if r["verdicts"].get("gradient") == "pass")
+    records[n]["verdicts"]["gradient"] = "fail"
+    records[n]["worst_ratio"]["gradient"] = 0.5
+    reseal(bundle, records)
+    assert any(records[n]["id"] in d and "fail with ratio 0.5" in d
+               for d in failed(bundle)["verdicts consistent with their ratios"])
+
+
 def test_extra_file_is_caught(bundle):
     (bundle / "notes.txt").write_text("trust me")
     reseal(bundle)

@@ -171,6 +171,21 @@ def test_wrong_shape_fails_shape_and_output(valid):
     assert r.message.startswith("out.shape=(2, 3, 3, 2), but should be (2, 3, 3, 3)")
 
 
+def test_missing_gradient_key_fails_with_an_infinite_ratio(valid):
+    """A vjp that leaves a gradient out has no finite error ratio: the recorded ratio says `fail`
+    too (even though the gradients it did return are right), so certify.verify can check it."""
+    class DropsBias(ReferenceAdapter):
+        def vjp(self, spec, inputs, weights, output_grad):
+            grads = super().vjp(spec, inputs, weights, output_grad)
+            grads.pop("bias")
+            return grads
+
+    r = check(DropsBias(), *valid, "float32")
+    assert r.verdicts["gradient"] == "fail" and r.verdicts["output"] == "pass"
+    assert r.worst_ratio["gradient"] == float("inf") and "gradient" not in r.worst
+    assert "vjp returned no 'bias' gradient" in r.message
+
+
 def test_raising_adapter_is_error_with_exception(valid):
     r = check(broken.Raises(), *valid, "float32")
     assert _core(r.verdicts) == {"shape": "error", "output": "error", "gradient": "error"}
