@@ -11,6 +11,11 @@ pytest-xdist replaces the worker) and pytest-timeout's ``--timeout=SECONDS`` for
 a per-case timeout. Without ``--conv-adapter`` the plugin only
 registers its options, marker and fixtures.
 
+``--conv-waivers FILE`` applies a waiver file as ``run --waivers`` does: a
+failing case it covers is ``waived`` in the record and xfailed in pytest
+(reason: the waiver's id and link); the report's summary lists the waivers
+applied and warns about those that matched nothing.
+
 ``--conv-report DIR`` writes ``DIR/report.json`` as ``conv-conformance run``
 does (same schema, corpus id, environment and per-case records). The process
 that scores a case attaches its record (and, once per process, the adapter's
@@ -47,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conv-report", metavar="DIR", default=None,
                     help="write DIR/report.json (the report `conv-conformance run` writes), "
                          "assembled in the controlling process")
+    group.addoption("--conv-waivers", metavar="FILE", default=None,
+                    help="waiver file (TOML or JSON; docs/certification.md): a failing case it covers "
+                         "is reported `waived` (xfail in pytest's terms)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,9 +73,41 @@ def pytest_configure(config: pytest.Config) -> None:
             from .pytest_report import ReportCollector
 
             config.pluginmanager.register(ReportCollector(config), "conv-conformance-report")
-    elif config.getoption("conv_report"):
-        raise pytest.UsageError("--conv-report needs --conv-adapter (the adapter whose report to write); "
-                                f"got --conv-report {config.getoption('conv_report')!r} alone")
+    else:
+        for option in ("conv_report", "conv_waivers"):
+            if config.getoption(option):
+                flag = "--" + option.replace("_", "-")
+                raise pytest.UsageError(f"{flag} needs --conv-adapter (the adapter whose cases it is for); "
+                                        f"got {flag} {config.getoption(option)!r} alone")
+    if name and config.getoption("conv_waivers"):
+        from .cli import UsageError, load_waivers
+
+        try:
+            config.stash[_WAIVERS] = load_waivers(config.getoption("conv_waivers"))
+        except UsageError as exc:
+            raise pytest.UsageError(f"--conv-waivers: {str(exc).replace('Argument `--waivers`: ', '')}") from exc
+
+
+_WAIVERS = pytest.StashKey[Any]()
+_WAIVERS_BOUND = pytest.StashKey[bool]()
+
+
+def waive(config: pytest.Config, result: Any) -> None:
+    """Apply the --conv-waivers waivers to ``result``, bound (once per process) to the adapter loaded
+    here, its versions and environment, and the run's dtype, as `conv-conformance run` binds them."""
+    waivers = config.stash.get(_WAIVERS, None)
+    if waivers is None:
+        return
+    if not config.stash.get(_WAIVERS_BOUND, False):
+        from .environment import detect
+        from .registry import adapter_environment, adapter_name, adapter_versions
+
+        adapter = _adapter(config)
+        waivers.bind({"name": adapter_name(adapter, config.getoption("conv_adapter")),
+                      "versions": adapter_versions(adapter)},
+                     detect(adapter_environment(adapter)), config.getoption("conv_dtype"))
+        config.stash[_WAIVERS_BOUND] = True
+    waivers.apply(result)
 
 
 class _CaseSet:
@@ -131,10 +171,13 @@ class CaseItem(pytest.Item):
         dtype = self.config.getoption("conv_dtype")
         self.conv_result = None  # a rerun of this item must not report the previous run's record
         result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)
+        waive(self.config, result)
         self.conv_result = result  # for --conv-report (pytest_runtest_makereport below)
         self.user_properties.append(("verdicts", json.dumps(result.verdicts)))
         if result.verdict in FAILING:
             raise ConformanceFailure(result)
+        if result.verdict == "waived":
+            pytest.xfail(result.message.splitlines()[0])
         if result.verdict == "unsupported":
             pytest.skip(result.message.splitlines()[0] if result.message else "unsupported")
 

@@ -136,6 +136,7 @@ class ReportCollector:
         self.writer: Any = None
         self.summary: dict | None = None
         self.adapter_known = False
+        self.results: list[CaseResult] = []  # for the waivers' summary
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.config.option.collectonly:
@@ -155,6 +156,7 @@ class ReportCollector:
             return  # not a case of this case set, or already recorded (first record wins)
         self.recorded.add(entry[0])
         self.writer.add(entry[0], result)
+        self.results.append(result)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         info = getattr(report, "conv_adapter", None)
@@ -183,6 +185,14 @@ class ReportCollector:
         if self.writer is None:
             return
         interrupted = (exitstatus == pytest.ExitCode.INTERRUPTED or len(self.recorded) < len(self.cases))
+        if self.config.getoption("conv_waivers"):
+            from .cli import load_waivers
+
+            waivers = load_waivers(self.config.getoption("conv_waivers"))  # checked at configure
+            waivers.bind(self.writer.meta["adapter"], self.writer.meta.get("environment") or {}, self.dtype)
+            for result in self.results:
+                waivers.tally(result)
+            self.writer.summary_extra["waivers"] = waivers.summary()
         self.summary = self.writer.finish(interrupted=interrupted)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

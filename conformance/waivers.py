@@ -251,6 +251,16 @@ class WaiverSet:
             self.waived[w.id].append(result.id)
             return
 
+    def tally(self, result: Any) -> None:
+        """Count a result whose waivers were applied in another process (a pytest-xdist worker:
+        the pytest plugin's controller builds the summary from the records it receives)."""
+        for w in self.active:
+            if w.covers(result.id):
+                self.matched[w.id] += 1
+        waiver = getattr(result, "waiver", None)
+        if waiver and waiver.get("id") in self.waived:
+            self.waived[waiver["id"]].append(result.id)
+
     def warnings(self) -> list[str]:
         """One line per waiver that did not apply to the run, matched no case, or waived nothing."""
         out = []

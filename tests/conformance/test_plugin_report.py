@@ -133,3 +133,45 @@ def test_conv_report_without_an_adapter_is_a_usage_error(tester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--conv-report needs --conv-adapter" in result.stderr.str()
     assert not (tester.path / "out").exists()
+
+
+DECLARED = "tests.conformance.fixtures.declared"
+
+
+def _waiver(**over) -> dict:
+    return {"id": "CC-1", "cases": ["Conv1D-*"], "reason": "known 1% scale error", "link": "https://example.org/1",
+            "expires": "9.0.0", "match": {"adapter": "bad"}, **over}
+
+
+def test_waivers_in_the_plugin_as_in_the_cli(tester, validate_report):
+    """--conv-waivers: the covered failing cases are xfailed (waived), in xdist workers too, and the
+    report holds the CLI's waived verdicts, waiver records and summary (applied list, warnings)."""
+    (tester.path / "w.json").write_text(json.dumps({"waiver": [_waiver(), _waiver(id="CC-2", cases=["None-*"])]}))
+    layers = "Conv1D,Cropping1D"
+    assert cli_main(["run", "--adapter", f"{DECLARED}:Bad", "--layers", layers, "--out", str(tester.path / "cli"),
+                     "--waivers", str(tester.path / "w.json")]) == 0
+    cli = _load(tester.path / "cli" / "report.json")
+    waived = [c["id"] for c in cli["cases"] if c["verdicts"].get("output") == "waived"]
+    assert waived  # the premise: Bad fails these Conv1D cases
+    result = tester.runpytest_subprocess(f"--conv-adapter={DECLARED}:Bad", f"--conv-layers={layers}", "-n", "2",
+                                         "--conv-waivers=w.json", "--conv-report=out", "-p", "no:cacheprovider", "-rx")
+    result.assert_outcomes(passed=len(cli["cases"]) - len(waived), xfailed=len(waived))
+    assert "waived by CC-1 (https://example.org/1)" in result.stdout.str()
+    report = _load(tester.path / "out" / "report.json")
+    validate_report(report)
+    assert _verdicts(report) == _verdicts(cli)
+    assert {c["id"]: c.get("waiver") for c in report["cases"]} == {c["id"]: c.get("waiver") for c in cli["cases"]}
+    assert sorted(report["summary"]["waivers"]["applied"][0]["cases"]) == sorted(waived)
+    assert report["summary"]["waivers"]["warnings"] == cli["summary"]["waivers"]["warnings"] != []
+    assert report["summary"]["conformant"] is True
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--conv-waivers=w.json"], "--conv-waivers needs --conv-adapter"),
+    (["--conv-adapter=reference", "--conv-waivers=missing.json"], "cannot read waiver file"),
+    (["--conv-adapter=reference", "--conv-waivers=w.json"], "expired")])
+def test_a_bad_waiver_option_is_a_usage_error(tester, args, text):
+    (tester.path / "w.json").write_text(json.dumps({"waiver": [_waiver(expires="0.0.1")]}))
+    result = tester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert text in result.stderr.str()
