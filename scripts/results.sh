@@ -6,14 +6,23 @@
 #                   (TF_ENABLE_ONEDNN_OPTS=0, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2:
 #                   what TensorFlow and PyTorch pick by themselves on an AMD EPYC without AVX-512),
 #                   directories <adapter>-<dtype>-avx2. Every report.json records its environment.
-# Usage: bash scripts/results.sh [samples|results|all]   (default all; results take ~30 minutes on 2 cores)
+#   docs/results/runtimes/   the deployment-runtime adapters at the standard profile (float32; float64
+#                   where the runtime computes it)
+#   docs/results/networks/   the networks profile: every shipped adapter at float32, and one low
+#                   precision per framework (keras and tf-keras float16, torch and jax bfloat16)
+# Usage: bash scripts/results.sh [samples|results|runtimes|networks|all]
+#   (default all; on 2 cores: results ~2.5 h with jax, runtimes ~1 h, networks ~1.5 h)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+what=${1:-all}
+case "$what" in
+  samples|results|runtimes|networks|all) ;;
+  *) echo "usage: bash scripts/results.sh [samples|results|runtimes|networks|all]; got '$what'" >&2; exit 2 ;;
+esac
 bash scripts/setup.sh || exit 1
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 cc=.venv/bin/conv-conformance
 adapters="reference keras tf-keras torch jax"
-what=${1:-all}
 
 if [ "$what" = samples ] || [ "$what" = all ]; then
   for a in $adapters; do
@@ -44,6 +53,30 @@ if [ "$what" = results ] || [ "$what" = all ]; then
     $cc scoreboard $r/reference-$dt/report.json $r/keras-$dt/report.json $r/keras-$dt-avx2/report.json \
       $r/tf-keras-$dt/report.json $r/tf-keras-$dt-avx2/report.json $r/torch-$dt/report.json \
       $r/torch-$dt-avx2/report.json $r/jax-$dt/report.json --out "docs/results/scoreboard-$dt"
+  done
+fi
+keep() {  # a finished run's directory, without what only --resume needs
+  rm -f "$1/report.partial.jsonl" "$1/run.json"
+}
+
+if [ "$what" = runtimes ] || [ "$what" = all ]; then
+  for a in keras-jax keras-torch keras-numpy onnxruntime onnxruntime-noopt openvino litert litert-noxnnpack; do
+    for dt in float32 float64; do
+      case "$a:$dt" in openvino:float64|litert*:float64|onnxruntime-noopt:float64) continue ;; esac
+      $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/runtimes/$a-$dt" >/dev/null
+      keep "docs/results/runtimes/$a-$dt"
+    done
+  done
+fi
+
+if [ "$what" = networks ] || [ "$what" = all ]; then
+  for run in reference:float32 keras:float32 keras:float16 tf-keras:float32 tf-keras:float16 torch:float32 \
+             torch:bfloat16 jax:float32 jax:bfloat16 onnxruntime:float32 onnxruntime-noopt:float32 openvino:float32 \
+             keras-torch:float32 keras-numpy:float32 keras-jax:float32 litert:float32 litert-noxnnpack:float32; do
+    a=${run%%:*} dt=${run##*:}
+    $cc run --adapter "$a" --profile networks --dtype "$dt" --jobs 2 --timeout 300 \
+      --out "docs/results/networks/$a-$dt" >/dev/null
+    keep "docs/results/networks/$a-$dt"
   done
 fi
 echo done
