@@ -8,8 +8,8 @@
 #                   directories <adapter>-<dtype>-avx2. Every report.json records its environment.
 #   docs/results/runtimes/   the deployment-runtime adapters at the standard profile (float32; float64
 #                   where the runtime computes it)
-#   docs/results/networks/   the networks profile: every shipped adapter at float32, and one low
-#                   precision per framework (reference, keras and tf-keras float16, torch and jax bfloat16)
+#   docs/results/networks/   the networks profile: every shipped adapter at float32, the training
+#                   frameworks' adapters at float16 and bfloat16 too (the reference at float16)
 # Usage: bash scripts/results.sh [samples|results|runtimes|networks|all]
 #   (default all; on 2 cores: results ~2.5 h with jax, runtimes ~1 h, networks ~1.5 h)
 set -uo pipefail
@@ -70,8 +70,9 @@ if [ "$what" = runtimes ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = networks ] || [ "$what" = all ]; then
-  for run in reference:float32 reference:float16 keras:float32 keras:float16 tf-keras:float32 tf-keras:float16 torch:float32 \
-             torch:bfloat16 jax:float32 jax:bfloat16 onnxruntime:float32 onnxruntime-noopt:float32 openvino:float32 \
+  for run in reference:float32 reference:float16 keras:float32 keras:float16 keras:bfloat16 tf-keras:float32 \
+             tf-keras:float16 tf-keras:bfloat16 torch:float32 torch:float16 torch:bfloat16 jax:float32 jax:float16 \
+             jax:bfloat16 onnxruntime:float32 onnxruntime-noopt:float32 openvino:float32 \
              keras-torch:float32 keras-numpy:float32 keras-jax:float32 litert:float32 litert-noxnnpack:float32; do
     a=${run%%:*} dt=${run##*:}
     $cc run --adapter "$a" --profile networks --dtype "$dt" --jobs 2 --timeout 300 \
