@@ -79,7 +79,7 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.reference.activations import activate, activate_vjp
 
-__all__ = ["SAFETY", "DTYPES", "MODES", "FALSE_ALARM", "unit_roundoff", "gamma", "gamma_tilde", "lambda_for",
+__all__ = ["SAFETY", "DTYPES", "MODES", "FALSE_ALARM", "unit_roundoff", "underflow", "gamma", "gamma_tilde", "lambda_for",
            "allowed_errors", "allowed_errors_modes"]
 
 SAFETY = 2.0
@@ -91,6 +91,21 @@ DTYPES = ("float64", "float32", "float16", "bfloat16")
 _ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
 _LAST_AXIS = ("softmax", "log_softmax", "sparsemax", "glu")
 _COPY_FAMILIES = ("cropping", "zero_padding")
+
+
+#: Half the smallest subnormal of each dtype: the absolute error of one rounding that underflows
+#: (the standard model with underflow, fl(a op b) = (a op b)(1 + delta) + eta, |eta| <= this;
+#: Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., section 2.1).
+_UNDERFLOW = {"float64": 2.0 ** -1075, "float32": 2.0 ** -150, "float16": 2.0 ** -25, "bfloat16": 2.0 ** -134}
+#: Roundings that can underflow besides the products of a sum: the bias add, the activation's own
+#: operations and the rounding of the result to the dtype.
+_UNDERFLOW_EXTRA = 8
+
+
+def underflow(dtype: str) -> float:
+    """eta: half the smallest subnormal of ``dtype`` (2**-25 for float16: 3.0e-8)."""
+    unit_roundoff(dtype)  # the same check of the argument
+    return _UNDERFLOW[dtype]
 
 
 def unit_roundoff(dtype: str) -> float:
@@ -446,14 +461,17 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
         extra = 4 * layer.rank
         y = np.abs(reference.forward(spec, x, {}))
         n = _apply_along(np.ones(xi.shape), [(m > 0) * 1.0 for m in mats])
+        eta = underflow(dtype)  # each product of a weight and a value may underflow, and the result
         out = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(xi), mats)
-                                  + u * _weight_error_sum(np.abs(xi), mats, weight_errors)), cfg) + u * y
+                                  + u * _weight_error_sum(np.abs(xi), mats, weight_errors))
+                        + eta * (n + extra + 1), cfg) + u * y
         if g is None:
             return dict.fromkeys(MODES, (out, None)), None
         gi = _internal(g, cfg)
         n = _apply_along(np.ones(gi.shape), [(m > 0) * 1.0 for m in mats], transpose=True)
         dx = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True)
-                                 + u * _weight_error_sum(np.abs(gi), mats, weight_errors, transpose=True)), cfg)
+                                 + u * _weight_error_sum(np.abs(gi), mats, weight_errors, transpose=True))
+                       + eta * (n + extra + 1), cfg)
         return dict.fromkeys(MODES, (out, {"inputs": dx})), None
 
     lin, z, ez, n, s = _linear_bounds(spec, x, weights, u)
@@ -474,8 +492,12 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
         with np.errstate(invalid="ignore"):  # an infinite rigorous e (gamma) gives inf * 0: NaN, made inf below
             out[mode] = _through_activation(act, lin, x, aw, z, e, g, u, mode, lam, counts, sums) if g is not None \
                 else (_activation_forward(act, z, e, u, safety=SAFETY), None)  # e carries SAFETY already
-    # a rigorous bound that is infinite (gamma: n*u >= 1/2) stays infinite through the activation
-    out = {mode: (_inf_for_nan(a), None if gr is None else {k: _inf_for_nan(v) for k, v in gr.items()})
+    # a rigorous bound that is infinite (gamma: n*u >= 1/2) stays infinite through the activation;
+    # every product, and every rounding after the sum, may underflow by eta (absolute)
+    eta = underflow(dtype) * (float(np.max(n, initial=0)) + _UNDERFLOW_EXTRA)  # glu halves the last axis
+    out = {mode: (_inf_for_nan(a) + eta,
+                  None if gr is None else {k: _inf_for_nan(v) + underflow(dtype) * (counts[k] + _UNDERFLOW_EXTRA)
+                                           for k, v in gr.items()})
            for mode, (a, gr) in out.items()}
     return out, s
 

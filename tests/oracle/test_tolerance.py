@@ -129,3 +129,20 @@ def test_last_axis_activation_bounds_are_finite_and_positive(act):
     allowed, grads = tolerance.allowed_errors(spec, x, w, g, "float32")
     assert np.all(np.isfinite(allowed)) and np.all(allowed > 0)
     assert all(np.all(np.isfinite(v)) and np.all(v > 0) for v in grads.values())
+
+
+@pytest.mark.parametrize("mode", tolerance.MODES)
+def test_a_correctly_rounded_subnormal_result_is_allowed(mode):
+    """Rounding to float16 below its smallest normal (6.1e-5) errs by up to half the subnormal
+    spacing, absolutely: sigmoid(-16) = 1.1254e-7 rounds to 1.1921e-7 (6% relative, 120x u). The
+    bound carries that eta (the standard model with underflow); without it TensorFlow's and
+    PyTorch's correctly rounded float16 results failed."""
+    spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "sigmoid"}}
+    x = np.array([[[-16.0], [-14.0], [-12.0]]])
+    w = {"kernel": np.ones((1, 1, 1)), "bias": np.zeros(1)}
+    y = reference.forward(spec, x, w)
+    rounded = y.astype(np.float16).astype(np.float64)
+    allowed, _ = tolerance.allowed_errors(spec, x, w, None, "float16", mode=mode)
+    assert np.abs(rounded - y)[0, 0, 0] > tolerance.unit_roundoff("float16") * y[0, 0, 0]  # the premise
+    assert np.all(np.abs(rounded - y) <= allowed)
+    assert np.all(allowed < 1e-6)  # and a result of 0 (J1) is still caught at sigmoid(-12) = 6.1e-6
