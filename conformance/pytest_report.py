@@ -185,10 +185,13 @@ class ReportCollector:
         if self.writer is None:
             return
         interrupted = (exitstatus == pytest.ExitCode.INTERRUPTED or len(self.recorded) < len(self.cases))
-        if self.config.getoption("conv_waivers"):
-            from .cli import load_waivers
+        from .pytest_plugin import _WAIVERS
 
-            waivers = load_waivers(self.config.getoption("conv_waivers"))  # checked at configure
+        parsed = self.config.stash.get(_WAIVERS, None)  # read and checked at configure
+        if parsed is not None:
+            from .waivers import WaiverSet
+
+            waivers = WaiverSet(parsed.waivers)  # a fresh tally: this process may have applied `parsed`
             waivers.bind(self.writer.meta["adapter"], self.writer.meta.get("environment") or {}, self.dtype)
             for result in self.results:
                 waivers.tally(result)

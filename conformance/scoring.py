@@ -20,9 +20,8 @@ the pytest plugin and ``explore`` all call it).
 """
 from __future__ import annotations
 
-import math
-
 import copy
+import math
 import re
 import time
 import traceback

@@ -494,9 +494,10 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
                 else (_activation_forward(act, z, e, u, safety=SAFETY), None)  # e carries SAFETY already
     # a rigorous bound that is infinite (gamma: n*u >= 1/2) stays infinite through the activation;
     # every product, and every rounding after the sum, may underflow by eta (absolute)
-    eta = underflow(dtype) * (float(np.max(n, initial=0)) + _UNDERFLOW_EXTRA)  # glu halves the last axis
-    out = {mode: (_inf_for_nan(a) + eta,
-                  None if gr is None else {k: _inf_for_nan(v) + underflow(dtype) * (counts[k] + _UNDERFLOW_EXTRA)
+    eta = underflow(dtype)
+    longest = float(np.max(n, initial=0))  # per output element n would not fit glu's halved last axis
+    out = {mode: (_inf_for_nan(a) + eta * (longest + _UNDERFLOW_EXTRA),
+                  None if gr is None else {k: _inf_for_nan(v) + eta * (counts[k] + _UNDERFLOW_EXTRA)
                                            for k, v in gr.items()})
            for mode, (a, gr) in out.items()}
     return out, s

@@ -211,6 +211,15 @@ CASES = {
 }
 
 
+def forward_score(adapter_object, spec: dict, x: np.ndarray, w: dict):
+    """The harness's comparison of one forward call with the reference, at the allowed error of
+    the arrays' dtype (for hand-written inputs; :func:`_check` draws its own)."""
+    x64, w64 = x.astype(np.float64), {k: np.asarray(v, np.float64) for k, v in w.items()}
+    y = reference.forward(spec, x64, w64)
+    allowed, _ = allowed_errors(spec, x64, w64, np.ones_like(y), x.dtype.name)
+    return score("out", adapter_object.forward(spec, x, w), y, allowed, call=str(spec))
+
+
 def _check(name: str, spec: dict, shape: tuple, dtype: str, seed: int = 0) -> None:
     """Forward and VJP of the adapter against the reference, within the dtype's allowed error."""
     a = adapter(name)
@@ -444,9 +453,6 @@ def test_float16_sigmoid_of_large_negative_inputs(name, request):
     spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "sigmoid"}}
     x = np.array([[[-11.5], [-12.0], [-14.0], [-16.0], [-10.0], [1.0]]], np.float16)
     w = {"kernel": np.ones((1, 1, 1), np.float16), "bias": np.zeros(1, np.float16)}
-    x64, w64 = x.astype(np.float64), {k: v.astype(np.float64) for k, v in w.items()}
-    y = reference.forward(spec, x64, w64)
-    assert np.all(y[0, :4, 0] > 6e-8)  # the premise: every true value is a float16 number, none rounds to 0
-    allowed, _ = allowed_errors(spec, x64, w64, np.ones_like(y), "float16")
-    result = score("out", adapter(name).forward(spec, x, w), y, allowed, call=f"{name}: sigmoid float16")
+    assert np.all(reference.forward(spec, x.astype(np.float64), w)[0, :4, 0] > 6e-8)  # the premise: every
+    result = forward_score(adapter(name), spec, x, w)  # true value is a float16 number, none rounds to 0
     assert result.passed, result.message

@@ -23,7 +23,7 @@ import pytest
 
 from conv_conformance import reference
 from conv_conformance.oracle.cases import make_case, materialize
-from tests.conformance.test_adapters import CASES, INVALID
+from tests.conformance.test_adapters import CASES, INVALID, forward_score
 
 # adapter name -> (module that must import, "module:Class", pytest marks)
 RUNTIMES = {
@@ -77,7 +77,7 @@ def _params(names=tuple(RUNTIMES)):
     return [pytest.param(n, marks=RUNTIMES[n][2], id=n) for n in names]
 
 
-# Cases of this file only (the keras-torch findings R7).
+# Cases of this file only (R7: keras-torch backward contiguity; R14: keras-jax float64 tanh).
 LOCAL_CASES = {
     "conv2d-one-filter-batch1": ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 2,
                                                                      "strides": [1, 2]}}, (1, 4, 4, 2)),
@@ -329,17 +329,6 @@ def test_litert_variants_differ_by_the_xnnpack_delegate():
 
 # ---------------------------------------------------------------- pinned runtime findings
 
-def _in_process_score(adapter, spec: dict, x: np.ndarray, w: dict):
-    """The harness's comparison of the adapter's output with the reference (allowed error of the dtype)."""
-    from conv_conformance.conformance.scoring import score as compare
-    from conv_conformance.oracle.tolerance import allowed_errors
-
-    x64, w64 = x.astype(np.float64), {k: v.astype(np.float64) for k, v in w.items()}
-    y = reference.forward(spec, x64, w64)
-    allowed, _ = allowed_errors(spec, x64, w64, np.ones_like(y), "float32")
-    return compare("out", adapter.forward(spec, x, w), y, allowed, call=str(spec))
-
-
 @pytest.mark.parametrize("name", ["onnxruntime", "onnxruntime-noopt"])
 def test_ort_sigmoid_is_absolutely_not_relatively_accurate(name, request):
     """R3: ORT's CPU Sigmoid (MLAS logistic) errs by up to ~6e-8 absolute, so sigmoid(-17.96) = 1.19e-7
@@ -355,7 +344,7 @@ def test_ort_sigmoid_is_absolutely_not_relatively_accurate(name, request):
     spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "sigmoid"}}
     x = np.array([[[-17.9623], [-9.9278], [-4.9947], [1.0]]], np.float32)
     w = {"kernel": np.ones((1, 1, 1), np.float32), "bias": np.zeros(1, np.float32)}
-    result = _in_process_score(adapter, spec, x, w)
+    result = forward_score(adapter, spec, x, w)
     assert result.passed, result.message
 
 
@@ -377,11 +366,11 @@ def test_openvino_one_channel_corner(request):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     w = {k: rng.standard_normal(s).astype(np.float32) for k, s in reference.weight_shapes(spec, shape).items()}
-    result = _in_process_score(OpenVinoAdapter(), spec, x, w)
+    result = forward_score(OpenVinoAdapter(), spec, x, w)
     assert result.passed, result.message
 
 
-@pytest.mark.parametrize("case_name", ["conv2d-one-filter-batch1", "conv1dt-one-channel"])
+@pytest.mark.parametrize("case_name", ["conv2d-one-filter-batch1", "conv1dt-one-channel"])  # R7's
 @pytest.mark.parametrize("name", _params(("keras-torch", "keras-jax")))
 def test_keras_torch_backward_contiguity(name, case_name, request):
     """R7: Keras's torch backend hands PyTorch permuted kernels, so it inherits P5 (conv2d backward,
@@ -422,7 +411,7 @@ def test_openvino_mish_is_absolutely_not_relatively_accurate(request):
     spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "mish"}}
     x = np.array([[[-18.1478], [-4.9966], [1.0]]], np.float32)
     w = {"kernel": np.ones((1, 1, 1), np.float32), "bias": np.zeros(1, np.float32)}
-    result = _in_process_score(OpenVinoAdapter(), spec, x, w)
+    result = forward_score(OpenVinoAdapter(), spec, x, w)
     assert result.passed, result.message
 
 
