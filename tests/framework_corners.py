@@ -5,18 +5,26 @@ from conv_conformance import reference
 from conv_conformance.conformance import environment
 
 
-def onednn_one_channel_corner(spec: dict, input_shape) -> bool:
-    """docs/divergences.md O1: a 2-D convolution (plain, depthwise or separable) with one input
-    channel, row stride < column stride and output width 1, where oneDNN's float32 kernels
-    (TensorFlow and PyTorch CPU) can return memory they never wrote."""
+def onednn_one_channel_corner(spec: dict, input_shape, gradient: bool = False) -> bool:
+    """docs/divergences.md O1: a 2-D or 3-D convolution (plain; at rank 2 also depthwise or
+    separable) with one input channel, a last stride larger than the smallest of the others and
+    an output extent of 1 along the last spatial axis, where oneDNN's float32 kernels (TensorFlow
+    and PyTorch CPU) dispatched to AVX-512 can return memory they never wrote. With ``gradient``
+    also a transposed convolution's input gradient, which is such a convolution of the output
+    gradient: one filter, and an input extent of 1 along the last spatial axis. A necessary
+    condition: not every such shape shows it (no shape outside it did, of 446 one-channel
+    shapes drawn for keras and torch)."""
     spec = reference.normalize(spec)
     layer, cfg = reference.LAYERS[spec["class_name"]], spec["config"]
-    if layer.family not in ("conv", "depthwise", "separable") or layer.rank != 2:
+    if layer.family not in ("conv", "depthwise", "separable", "conv_transpose") or layer.rank not in (2, 3) \
+            or not cfg["strides"][-1] > min(cfg["strides"][:-1]):
         return False
     first = cfg["data_format"] == "channels_first"
-    out = reference.output_shape(spec, input_shape)
-    return (input_shape[1 if first else -1] == 1 and cfg["strides"][0] < cfg["strides"][1]
-            and out[-1 if first else -2] == 1)
+    channels, last = (input_shape[1], input_shape[-1]) if first else (input_shape[-1], input_shape[-2])
+    if layer.family in ("conv", "depthwise", "separable"):
+        out = reference.output_shape(spec, input_shape)
+        return channels == 1 and out[-1 if first else -2] == 1
+    return gradient and layer.family == "conv_transpose" and cfg["filters"] == 1 and last == 1
 
 
 def conv3d_same_stride_beyond_kernel(spec: dict, input_shape) -> bool:

@@ -122,9 +122,9 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
         return "oneDNN convolution of a batch of 0 returns its input (docs/divergences.md O3)"
     if gradient and tf_depthwise_batch0_unwritten(s, input_shape, dtype):
         return "depthwise kernel gradient of a batch of 0 is memory the native kernel never wrote (K17)"
-    if dtype == "float32" and onednn_one_channel_corner(s, input_shape) and onednn_avx512("tensorflow"):
-        return ("oneDNN (AVX-512) float32 2-D convolution with one input channel, strides[0] < strides[1] and "
-                "output width 1 can return unwritten memory (docs/divergences.md O1)")
+    if dtype == "float32" and onednn_one_channel_corner(s, input_shape, gradient) and onednn_avx512("tensorflow"):
+        return ("oneDNN (AVX-512) float32 convolution with one input channel, a last stride larger than another "
+                "and output extent 1 on the last axis can return unwritten memory (docs/divergences.md O1)")
     interp = cfg.get("interpolation", "nearest")
     if interp == "bicubic" and any(f & (f - 1) for f in cfg["size"]):
         return "bicubic weights come from a 1024-entry table: quantized unless the size is a power of two"
