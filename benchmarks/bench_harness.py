@@ -18,7 +18,7 @@ and the peak resident memory (parent process, and the largest worker) of a
 reference run over the case set and over three times the case set; it must
 not grow with the number of cases.
 
-Targets (issue 4): overhead <= 0.5 for keras at --jobs 1; --jobs 2 >= 1.6x --jobs 1.
+Targets: overhead <= 0.5 for keras at --jobs 1; --jobs 2 >= 1.6x --jobs 1.
 
     python benchmarks/bench_harness.py [--profile standard] [--adapters reference,keras]
 """

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracle"))
 
 from conv_conformance import reference  # noqa: E402
-from conv_conformance.conformance.scoring import score  # noqa: E402
+from conv_conformance.conformance.compare import score  # noqa: E402
 from conv_conformance.oracle import cases  # noqa: E402
 from conv_conformance.oracle.tolerance import _with  # noqa: E402  (a spec with some config values replaced)
 

@@ -12,7 +12,7 @@ required list of this suite version) and writes a directory holding exactly
 ``environment.json`` the environment the adapter's worker saw (conformance.environment)
 ``suite.json``      suite version, digest of the installed suite's files, corpus id,
                     hash of the expanded required list, profile, dtype, chain head
-``command.json``    the command line
+``command.json``    the certify options, as data
 ``waivers.json``    the waiver entries given, what they waived, and the warnings
 ``STATEMENT.json``  the claim: adapter, versions, declaration, verdict, levels, coverage
 ``MANIFEST.sha256`` ``sha256  name`` of every other file
@@ -24,19 +24,25 @@ with their outcomes, and the bundle verifies only if every check passes.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
+import importlib
 import json
 import os
-import shlex
-import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["BUNDLE_FILES", "KNOWN_VERSIONS", "WITHDRAWN_VERSIONS", "suite_digest", "required_hash",
-           "chain", "certify", "verify", "Check", "add_commands"]
+from conv_conformance.oracle.cases import case_set, corpus_id
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, PASSING, PROFILES
+
+from . import waivers as waiver_mod
+from .levels import LevelTally, coverage_line, mandatory_categories, parse_declaration
+from .report import ReportWriter, jsonable, suite_version
+from .session import RunConfig, Session, UsageError, load_waivers
+
+__all__ = ["BUNDLE_FILES", "KNOWN_VERSIONS", "WITHDRAWN_VERSIONS", "CertifyOptions", "Certified", "suite_digest",
+           "required_hash", "chain", "certify", "verify", "Check", "verification_report"]
 
 BUNDLE_FILES = ("report.json", "cases.jsonl", "environment.json", "suite.json", "command.json",
                 "waivers.json", "STATEMENT.json", "MANIFEST.sha256")
@@ -45,7 +51,7 @@ KNOWN_VERSIONS = ("0.1.0",)
 #: Released versions withdrawn (a fault found in them): version -> reason with link.
 WITHDRAWN_VERSIONS: dict[str, str] = {}
 #: Verdicts a certified run may hold (``unsupported`` only where the declaration allows it).
-ALLOWED = frozenset({"pass", "quality_warning", "waived", "unsupported"})
+ALLOWED = PASSING
 _PACKAGES = ("reference", "oracle", "conformance", "reports")
 _SUFFIXES = (".py", ".json", ".html")
 
@@ -61,8 +67,6 @@ def _sha(data: bytes) -> str:
 @functools.lru_cache(maxsize=1)
 def suite_digest() -> str:
     """sha256 over (path, sha256) of every .py/.json/.html file of the installed suite's four packages."""
-    import importlib
-
     h = hashlib.sha256()
     for name in _PACKAGES:
         root = Path(importlib.import_module(f"conv_conformance.{name}").__file__).parent
@@ -97,92 +101,98 @@ def chain(records: Sequence[Mapping[str, Any]], genesis: str) -> list[dict]:
 
 # ------------------------------------------------------------------ certify
 
-def certify(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """Run the profile's required cases and write the bundle; 0 if conformant, 1 if not."""
-    from conv_conformance.oracle.cases import case_set, corpus_id
+@dataclass(frozen=True)
+class CertifyOptions:
+    """What a certification runs: the adapter, the profile (every case of it is required), the
+    dtype and tolerance mode, an optional waiver file, the bundle directory and the workers."""
 
-    from . import cli
-    from .registry import resolve
-    from .report import ReportWriter, default_meta, jsonable, suite_version, utc_now
-    from .runner import WorkerStartError, run
+    adapter: str
+    profile: str
+    out: str
+    dtype: str = "float32"
+    tolerance: str = DEFAULT_TOLERANCE
+    waivers: str | None = None
+    jobs: int = 1
+    timeout: float = 60.0
 
-    out = Path(args.out)
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise UsageError(f"Argument `profile` must be one of {', '.join(PROFILES)}. Received: {self.profile!r}")
+        self.config  # noqa: B018 - checks dtype and tolerance
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig(self.adapter, dtype=self.dtype, tolerance=self.tolerance, timeout=self.timeout,
+                         jobs=self.jobs)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Certified:
+    """A written bundle: its directory, the statement it holds, and whether it was interrupted
+    (then no bundle is left)."""
+
+    out: Path
+    statement: dict | None
+    interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def conformant(self) -> bool:
+        return bool(self.statement and self.statement["conformant"])
+
+
+def certify(options: CertifyOptions, *, on_result: Callable[[Any], None] | None = None) -> Certified:
+    """Run the profile's required cases through one :class:`~conformance.session.Session` and
+    write the bundle. UsageError for a non-empty ``out``, an adapter that does not load or has no
+    declaration; an interrupted run leaves no bundle."""
+    out = Path(options.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise cli.UsageError(f"Argument `--out` must name a new or empty directory (a bundle holds only its "
-                             f"own files). Received: {str(out)!r}, which is not empty")
-    target = resolve(args.adapter)
-    waivers = cli.load_waivers(args.waivers)
-    cases = case_set(args.profile)
+        raise UsageError(f"Argument `--out` must name a new or empty directory (a bundle holds only its "
+                         f"own files). Received: {str(out)!r}, which is not empty")
+    # a bundle always lists the waivers it applied, none included
+    waivers = load_waivers(options.waivers) or waiver_mod.WaiverSet([])
+    cases = case_set(options.profile)
     ids = [c.id for c in cases]
-    version = suite_version()
-    suite = {"suite_version": version, "suite_digest": suite_digest(), "corpus_id": corpus_id(cases),
-             "required_hash": required_hash(args.profile, args.dtype, ids), "required_cases": len(ids),
-             "profile": args.profile, "dtype": args.dtype}
-    meta = default_meta(corpus_id=suite["corpus_id"], profile=args.profile, dtype=args.dtype,
-                        adapter={"name": args.adapter, "target": target, "versions": {}},
-                        jobs=args.jobs, timeout=args.timeout, started=utc_now())
-    writer = ReportWriter(out, meta)
+    suite = {"suite_version": suite_version(), "suite_digest": suite_digest(), "corpus_id": corpus_id(cases),
+             "required_hash": required_hash(options.profile, options.dtype, ids), "required_cases": len(ids),
+             "profile": options.profile, "dtype": options.dtype}
+    session = Session(options.config, cases, waivers=waivers)
+    writer = ReportWriter(out, session.meta(profile=options.profile, corpus_id=suite["corpus_id"]))
     undeclared: list[str] = []
 
     def ready(info: Any) -> None:
-        writer.meta["adapter"] = {"name": info.name, "target": info.target, "versions": info.versions,
-                                  "declaration": info.declaration}
-        writer.meta["environment"] = info.environment
         if info.declaration is None:
             undeclared.append(info.name)
-        if waivers is not None:
-            waivers.bind(writer.meta["adapter"], info.environment, args.dtype)
 
-    progress = cli._Progress(len(cases))
-    results = run(args.adapter, cases, args.dtype, jobs=args.jobs, timeout=args.timeout, on_ready=ready)
-    interrupted = False
     try:
-        for index, result in results:
-            if undeclared:
-                break
-            if waivers is not None:
-                waivers.apply(result)
-            writer.add(index, result)
-            progress.update(result)
-    except KeyboardInterrupt:
-        interrupted = True
-    except WorkerStartError as exc:
-        writer.finish(interrupted=True)
+        outcome = session.run(writer, on_ready=ready, on_result=on_result, stop=lambda: bool(undeclared))
+    except UsageError:
         _clear(out)
-        raise cli.UsageError(f"cannot load adapter {args.adapter!r}: {exc}") from exc
-    finally:
-        results.close()
-        progress.close()
+        raise
     if undeclared:
-        writer.finish(interrupted=True)
         _clear(out)
-        raise cli.UsageError(f"adapter {undeclared[0]!r} has no declaration: certify needs one to know which "
-                             f"cases are mandatory (docs/writing-an-adapter.md, conformance.levels.declare)")
-    waiver_summary = waivers.summary() if waivers is not None else {"applied": [], "warnings": []}
-    writer.summary_extra["waivers"] = waiver_summary
-    summary = writer.finish(interrupted=interrupted)
-    if interrupted:
+        raise UsageError(f"adapter {undeclared[0]!r} has no declaration: certify needs one to know which "
+                         f"cases are mandatory (docs/writing-an-adapter.md, conformance.levels.declare)")
+    if outcome.interrupted:
         _clear(out)
-        print("certify: interrupted; no bundle written", file=sys.stderr)
-        return 130
-    for line in waiver_summary["warnings"]:
-        print(f"warning: {line}", file=sys.stderr)
-
+        return Certified(out, None, interrupted=True)
+    waiver_summary = outcome.summary["waivers"]
     report = json.loads((out / "report.json").read_text("utf-8"))
     entries = chain(report["cases"], _genesis(suite))
     suite["chain_head"] = entries[-1]["hash"] if entries else _genesis(suite)
     _write(out / "cases.jsonl", "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
     _write_json(out / "environment.json", report.get("environment") or {})
     _write_json(out / "suite.json", suite)
-    _write_json(out / "command.json", {"argv": list(argv), "text": "conv-conformance " + shlex.join(argv)})
-    _write_json(out / "waivers.json", {"waiver": [w.to_json() for w in (waivers.waivers if waivers else [])],
+    _write_json(out / "command.json", {"options": options.to_json()})
+    _write_json(out / "waivers.json", {"waiver": [w.to_json() for w in waivers.waivers],
                                        **waiver_summary})
     statement = _statement(report, suite)
     _write_json(out / "STATEMENT.json", jsonable(statement))
     _write_manifest(out)
-    print(statement["claim"])
-    print(f"bundle: {out} (check it with: conv-conformance verify {out})")
-    return 0 if summary["conformant"] else 1
+    return Certified(out, statement, warnings=list(waiver_summary["warnings"]))
 
 
 def _clear(out: Path) -> None:
@@ -205,8 +215,6 @@ def _write_manifest(out: Path) -> None:
 
 def _claim(adapter: Mapping[str, Any], conformant: bool, suite: Mapping[str, Any], coverage: Mapping,
            levels: Mapping) -> str:
-    from .levels import coverage_line
-
     versions = ", ".join(f"{k} {v}" for k, v in sorted((adapter.get("versions") or {}).items()) if v)
     return (f"{adapter['name']} ({versions or 'no versions reported'}) is "
             f"{'CONFORMANT' if conformant else 'NOT CONFORMANT'} to conv-conformance {suite['suite_version']} "
@@ -273,10 +281,6 @@ def _consistent(category: str, verdict: str, ratio: float | None, strict: float 
 
 def verify(bundle: str | os.PathLike) -> list[Check]:
     """Every check of a bundle, in order; the bundle verifies when all hold (docs/certification.md)."""
-    from . import waivers as waiver_mod
-    from .levels import LevelTally, mandatory_categories, parse_declaration
-    from .report import suite_version
-
     bundle = Path(bundle)
     checks: list[Check] = []
 
@@ -345,8 +349,6 @@ def verify(bundle: str | os.PathLike) -> list[Check]:
     check("suite version known, not withdrawn, digest matches", version)
 
     def rederive():
-        from conv_conformance.oracle.cases import case_set, corpus_id
-
         cases = case_set(suite["profile"])
         ids = [c.id for c in cases]
         problems = []
@@ -495,73 +497,25 @@ def verify(bundle: str | os.PathLike) -> list[Check]:
 
     def command():
         data = _load_json(bundle, "command.json")
-        argv = data.get("argv")
-        if not isinstance(argv, list) or not argv or argv[0] != "certify":
-            raise _Fail(f"command.json argv must start with certify. Received: {argv!r}")
-        parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-        _certify_arguments(parser)
+        options = data.get("options") if isinstance(data, dict) else None
+        if not isinstance(options, dict):
+            raise _Fail(f"command.json must hold the certify options as {{\"options\": {{...}}}}. Received: {data!r}")
         try:
-            args = parser.parse_args(argv[1:])
-        except (argparse.ArgumentError, SystemExit) as exc:
-            raise _Fail(f"command line {argv!r} is not a certify command line: {exc}") from None
+            stored = CertifyOptions(**options)
+        except (TypeError, ValueError) as exc:
+            raise _Fail(f"command.json options are not certify options: {exc}") from None
         problems = []
-        if args.profile != suite["profile"] or args.dtype != suite["dtype"]:
-            problems.append(f"command line profile/dtype {args.profile}/{args.dtype} differ from the bundle's "
+        if stored.profile != suite["profile"] or stored.dtype != suite["dtype"]:
+            problems.append(f"the options' profile/dtype {stored.profile}/{stored.dtype} differ from the bundle's "
                             f"{suite['profile']}/{suite['dtype']}")
-        if args.adapter not in (report["adapter"].get("name"), report["adapter"].get("target")):
-            problems.append(f"command line adapter {args.adapter!r} is not the report's adapter")
+        if stored.adapter not in (report["adapter"].get("name"), report["adapter"].get("target")):
+            problems.append(f"the options' adapter {stored.adapter!r} is not the report's adapter")
+        if report.get("tolerance", stored.tolerance) != stored.tolerance:
+            problems.append(f"the options' tolerance {stored.tolerance!r} is not the report's {report.get('tolerance')!r}")
         return problems, None
 
-    check("command line", command)
+    check("certify options", command)
     return checks
-
-
-# ------------------------------------------------------------------ command line
-
-def _certify_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli import DTYPES, PROFILES, _positive_float, _positive_int
-
-    p.add_argument("--adapter", required=True, metavar="NAME|module:attr")
-    p.add_argument("--profile", required=True, choices=PROFILES)
-    p.add_argument("--dtype", default="float32", choices=DTYPES)
-    p.add_argument("--out", required=True, metavar="BUNDLE")
-    p.add_argument("--waivers", default=None, metavar="FILE")
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N")
-    p.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS")
-
-
-def add_commands(sub: Any) -> None:
-    """Add ``certify`` and ``verify`` to the conv-conformance subcommands."""
-    from .cli import _guarded
-
-    c = sub.add_parser("certify", help="run a profile's required cases and write a verifiable bundle",
-                       description="Run every required case of a profile and write a certification bundle "
-                                   "(docs/certification.md); exit 0 when conformant, 1 when not.")
-    _certify_arguments(c)
-    c.set_defaults(func=_guarded(_certify_command))
-    v = sub.add_parser("verify", help="check a certification bundle",
-                       description="Check a bundle written by certify; exit 0 only if every check holds.")
-    v.add_argument("bundle", metavar="BUNDLE")
-    v.set_defaults(func=_guarded(_verify_command))
-
-
-def _certify_command(args: argparse.Namespace) -> int:
-    argv = ["certify", "--adapter", args.adapter, "--profile", args.profile, "--dtype", args.dtype,
-            "--out", args.out, "--jobs", str(args.jobs), "--timeout", str(args.timeout)]
-    if args.waivers:
-        argv += ["--waivers", args.waivers]
-    return certify(args, argv)
-
-
-def _verify_command(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-
-    bundle = Path(args.bundle)
-    if not bundle.is_dir():
-        raise UsageError(f"Argument BUNDLE must be a bundle directory written by certify. Received: {args.bundle!r}")
-    checks = verify(bundle)
-    print(verification_report(bundle, checks))
-    return 0 if checks and all(c.ok for c in checks) else 1
 
 
 def verification_report(bundle: Path, checks: Sequence[Check]) -> str:

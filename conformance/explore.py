@@ -1,14 +1,28 @@
 """Exploring beyond the case sets: Hypothesis draws configurations, the adapter is scored in a
 worker, each distinct failure is shrunk to a minimal case and printed as a runnable reproducer.
 
-``conv-conformance explore`` (:mod:`conformance.cli`) is a thin front end to :func:`explore`
-and :func:`reproducer`.
+``conv-conformance explore`` is a thin front end to :func:`explore` and :func:`reproducer`.
+A drawn case is materialized by :func:`oracle.materialize.materialize_arrays` and scored by the
+same session path as every case of ``run``, so a case gets the same record either way.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["explore", "reproducer", "Finding"]
+import hypothesis
+import numpy as np
+from hypothesis import HealthCheck, Verbosity, given, settings
+
+from conv_conformance import reference
+from conv_conformance.oracle import strategies
+from conv_conformance.oracle.case import make_case
+from conv_conformance.oracle.materialize import materialize_arrays
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, FAILING
+
+from .runner import WorkerStartError
+from .session import RunConfig, Session
+
+__all__ = ["explore", "reproducer", "Finding", "score_drawn"]
 
 _EXPENSIVE_BUDGET = 8  # hangs and crashes explore spends on shrinking (each costs --timeout or a new worker)
 
@@ -32,7 +46,8 @@ def _finding(result: Any, case: Any, arrays: Any) -> Finding:
 
 
 def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None = None,
-            dtype: str = "float32", seed: int | None = None, timeout: float = 60.0) -> list[Finding]:
+            dtype: str = "float32", seed: int | None = None, timeout: float = 60.0,
+            tolerance: str = DEFAULT_TOLERANCE) -> list[Finding]:
     """Score ``adapter`` on configurations drawn by ``oracle.strategies.valid_cases``;
     return each distinct failure, shrunk by Hypothesis to a minimal case.
 
@@ -42,27 +57,26 @@ def explore(adapter: Any, *, max_examples: int = 100, layers: list[str] | None =
     other, and the search goes on with a fresh worker. An adapter object runs in
     this process."""
     if isinstance(adapter, str):
-        from .runner import Isolated
+        session = Session(RunConfig(adapter, dtype=dtype, tolerance=tolerance, timeout=timeout), [])
+        with session.isolated() as isolated:
+            return _explore_with(lambda case, m: isolated.check(case, m, session.config.options),
+                                 session, max_examples, layers, seed)
+    session = Session(RunConfig(getattr(adapter, "name", None) or "in-process", dtype=dtype, tolerance=tolerance,
+                                timeout=timeout), [])
+    return _explore_with(lambda case, m: session.score(adapter, case, m), session, max_examples, layers, seed)
 
-        with Isolated(adapter, timeout=timeout) as isolated:
-            return _explore_with(isolated.check, max_examples, layers, dtype, seed)
-    from .scoring import check
 
-    return _explore_with(lambda case, m, dtype: check(adapter, case, m, dtype), max_examples, layers, dtype, seed)
+def score_drawn(score: Any, session: Session, spec: dict, case: Any, drawn: Any) -> Any:
+    """The record of a drawn configuration: its arrays materialized as a case's are, then
+    ``score(case, materialized)``."""
+    c = session.config
+    m = materialize_arrays(spec, drawn.inputs, drawn.weights, drawn.output_grad, c.dtype, c.tolerance)
+    return score(case, m)
 
 
-def _explore_with(score: Any, max_examples: int, layers: list[str] | None, dtype: str,
+def _explore_with(score: Any, session: Session, max_examples: int, layers: list[str] | None,
                   seed: int | None) -> list[Finding]:
-    import hypothesis
-    from hypothesis import HealthCheck, Verbosity, given, settings
-
-    from conv_conformance import reference
-    from conv_conformance.oracle import strategies, tolerance
-    from conv_conformance.oracle.cases import Materialized, make_case
-
-    from .scoring import FAILING
-    from .runner import WorkerStartError
-
+    dtype = session.config.dtype
     # A configuration that hangs or kills the worker costs a timeout or a new worker each time;
     # Hypothesis would retry it many times while shrinking. Its verdict is kept (with the arrays
     # that actually ran, which the reproducer prints) and the shrinking goes on elsewhere.
@@ -83,22 +97,16 @@ def _explore_with(score: Any, max_examples: int, layers: list[str] | None, dtype
         elif len(stopped) >= _EXPENSIVE_BUDGET:  # enough time spent on hangs and crashes: keep the last one
             result, case, arrays = stopped[next(reversed(stopped))]
         else:
-            result, arrays = score_drawn(spec, case, drawn), drawn
+            try:
+                result = score_drawn(score, session, spec, case, drawn)
+            except WorkerStartError as exc:  # a fresh worker could not load the adapter: end the search
+                load_failures.append(exc)
+                raise
+            arrays = drawn
             if result.verdict in ("timeout", "crash"):
                 stopped[case.id] = (result, case, drawn)
         if result.verdict in FAILING:
             raise _finding(result, case, arrays)
-
-    def score_drawn(spec: dict, case: Any, drawn: Any) -> Any:
-        x, w, g = drawn.inputs, drawn.weights, drawn.output_grad
-        allowed, allowed_grads = tolerance.allowed_errors(spec, x, w, g, dtype)
-        m = Materialized(x, w, g, reference.forward(spec, x, w), reference.vjp(spec, x, w, g),
-                         allowed, allowed_grads)
-        try:
-            return score(case, m, dtype)
-        except WorkerStartError as exc:  # a fresh worker could not load the adapter: end the search
-            load_failures.append(exc)
-            raise
 
     if seed is not None:
         probe = hypothesis.seed(seed)(probe)
@@ -116,8 +124,6 @@ def _explore_with(score: Any, max_examples: int, layers: list[str] | None, dtype
 
 
 def _literal(array: Any) -> str:
-    import numpy as np
-
     return f"np.array({np.asarray(array, dtype=np.float64).tolist()!r})"
 
 
@@ -128,7 +134,7 @@ def reproducer(target: str, case: Any, arrays: Any, dtype: str, result: Any) -> 
     lines = [
         "import numpy as np",
         "from conv_conformance import reference",
-        "from conv_conformance.conformance.scoring import cast",
+        "from conv_conformance.conformance.calls import cast",
         "from conv_conformance.conformance.registry import load_adapter",
         "",
         f"adapter = load_adapter({target!r})",

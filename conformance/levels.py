@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from conv_conformance import reference
+from conv_conformance.vocabulary import CORE_DTYPE, FAILING, TRAINING_CATEGORIES
+from conv_conformance.vocabulary import DTYPES as _ALL_DTYPES
 
 __all__ = ["ACTIVATION_FAMILIES", "DTYPES", "CORE_DTYPE", "LEVELS", "Declaration", "DeclarationError",
            "optional_features", "case_features", "declare", "parse_declaration", "declaration_of",
@@ -55,15 +57,14 @@ ACTIVATION_FAMILIES: dict[str, tuple[str, ...]] = {
     "axis": ("softmax", "log_softmax", "sparsemax", "glu"),
 }
 _FAMILY_OF = {a: f for f, acts in ACTIVATION_FAMILIES.items() for a in acts}
-DTYPES = ("float32", "float64", "float16", "bfloat16")
-CORE_DTYPE = "float32"
+#: The dtypes a declaration can name, the core dtype first.
+DTYPES = (CORE_DTYPE, *(d for d in _ALL_DTYPES if d != CORE_DTYPE))
 #: Per-layer levels, best first.
 LEVELS = ("full", "partial", "core", "not_implemented", "not_conformant")
 _DECLINED = "unsupported"
-_TRAINING = ("initializer", "regularizer", "constraint")
+_TRAINING = TRAINING_CATEGORIES
 #: Categories that an optional feature of the same (or this) name makes mandatory.
 _CATEGORY_FEATURE = {"gradient": "gradients", **{c: c for c in _TRAINING}}
-_FAILING = frozenset({"fail", "mutation", "nondeterministic", "error", "timeout", "crash"})
 
 
 class DeclarationError(ValueError):
@@ -260,7 +261,7 @@ class LevelTally:
         categories = {_CATEGORY_FEATURE[c] for c in verdicts if c in _CATEGORY_FEATURE}
         t["seen"] |= feats | categories
         declined = _declined(verdicts)
-        if any(v in _FAILING for v in verdicts.values()):
+        if any(v in FAILING for v in verdicts.values()):
             t["failing"] += 1
         if not declined:
             t["supported"] |= feats | categories

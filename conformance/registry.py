@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-__all__ = ["GROUP", "AdapterError", "AdapterNotFound", "AdapterInfo", "resolve", "load_adapter",
-           "list_adapters", "adapter_name", "adapter_versions"]
+from .contract import ContractError, check_adapter
+from .environment import detect
+from .levels import declaration_of
+
+__all__ = ["GROUP", "AdapterError", "AdapterNotFound", "AdapterInfo", "RegisteredAdapter", "resolve",
+           "load_adapter", "describe", "list_adapters", "adapter_name", "adapter_versions", "adapter_environment"]
 
 GROUP = "conv_conformance.adapters"
 # Modules whose version a report records when an adapter has imported them.
@@ -30,13 +34,35 @@ class AdapterNotFound(AdapterError, LookupError):
 
 
 @dataclass(frozen=True)
-class AdapterInfo:
+class RegisteredAdapter:
     """A registered adapter: its name, its ``module:attr`` target, and why it
     does not import (None when it does)."""
 
     name: str
     target: str
     error: str | None = None
+
+
+@dataclass
+class AdapterInfo:
+    """What a report records about a loaded adapter (:func:`describe`)."""
+
+    name: str
+    target: str
+    versions: dict[str, str] = field(default_factory=dict)
+    #: the adapter's own `cases_per_worker` attribute, if it is a positive integer (runner.run)
+    cases_per_worker: int | None = None
+    #: the environment of the process the adapter loaded in (conformance.environment.detect)
+    environment: dict[str, Any] = field(default_factory=dict)
+    #: the adapter's declaration (conformance.levels), JSON form; None when it declares nothing
+    declaration: dict | None = None
+    #: what the process printed while loading the adapter (absl, CUDA stubs, ...), bounded
+    output: str = ""
+
+    def adapter_record(self) -> dict[str, Any]:
+        """The report's ``adapter`` field."""
+        return {"name": self.name, "target": self.target, "versions": self.versions,
+                "declaration": self.declaration}
 
 
 def _entry_points() -> dict[str, str]:
@@ -97,10 +123,22 @@ def load_adapter(name: str) -> Any:
         except Exception as exc:
             raise AdapterError(f"Building adapter {target!r} with no arguments raised "
                                f"{type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(obj, "forward", None)):
-        raise AdapterError(f"Adapter {target!r} gave {type(obj).__name__!r}, which has no "
-                           "forward(spec, inputs, weights) method")
+    try:
+        check_adapter(obj, target)
+    except ContractError as exc:
+        raise AdapterError(str(exc)) from None
     return obj
+
+
+def describe(adapter: Any, target: str) -> AdapterInfo:
+    """The name, versions, declaration and environment of an adapter loaded in this process
+    (a malformed declaration raises conformance.levels.DeclarationError)."""
+    preferred = getattr(adapter, "cases_per_worker", None)
+    declared = declaration_of(adapter)
+    return AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter),
+                       preferred if isinstance(preferred, int) and preferred > 0 else None,
+                       detect(adapter_environment(adapter)),
+                       declared.to_json() if declared is not None else None)
 
 
 def adapter_name(adapter: Any, default: str) -> str:
@@ -141,7 +179,7 @@ def adapter_environment(adapter: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in facts.items()} if isinstance(facts, dict) else {}
 
 
-def list_adapters() -> list[AdapterInfo]:
+def list_adapters() -> list[RegisteredAdapter]:
     """Every registered adapter, sorted by name, with the error that stops it
     importing (None when it imports)."""
     infos = []
@@ -151,5 +189,5 @@ def list_adapters() -> list[AdapterInfo]:
             error = None
         except Exception as exc:
             error = str(exc)
-        infos.append(AdapterInfo(name, target, error))
+        infos.append(RegisteredAdapter(name, target, error))
     return infos

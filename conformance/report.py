@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from conv_conformance.vocabulary import CATEGORIES, FAILING, VERDICTS
+
+from .environment import detect
 from .levels import LevelTally
-from .scoring import CATEGORIES, FAILING, VERDICTS, CaseResult
+from .record import CaseResult
 
 __all__ = ["SCHEMA_VERSION", "ReportWriter", "jsonable", "platform_info", "utc_now", "suite_version",
            "default_meta"]
@@ -173,8 +176,6 @@ def default_meta(*, corpus_id: str, profile: str, dtype: str, adapter: dict, job
     """Top-level report fields apart from summary, cases and finished. ``environment``
     starts as this process's (conformance.environment.detect); the run replaces it with
     the adapter worker's once the adapter has loaded."""
-    from .environment import detect
-
     return {"suite_version": suite_version(), "corpus_id": corpus_id, "profile": profile,
             "dtype": dtype, "adapter": adapter, "platform": platform_info(), "environment": detect(),
             "started": started or utc_now(), "jobs": jobs, "timeout": timeout,

@@ -31,11 +31,16 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Iterator, Sequence
 
-from .scoring import CaseResult, describe_call
+from conv_conformance.oracle.case import Case
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE
+
+from .record import CaseResult, lost
+from .registry import AdapterInfo, describe, load_adapter
+from .scoring import ScoringOptions, evaluate
 
 __all__ = ["run", "Isolated", "WorkerStartError", "AdapterInfo"]
 
@@ -70,23 +75,6 @@ def _thread_limits(threads: int | None):
 
 class WorkerStartError(Exception):
     """The adapter could not be loaded in a worker (bad target, import error)."""
-
-
-@dataclass
-class AdapterInfo:
-    """What a worker reports once its adapter is loaded."""
-
-    name: str
-    target: str
-    versions: dict[str, str] = field(default_factory=dict)
-    #: the adapter's own `cases_per_worker` attribute, if it has one (see run())
-    cases_per_worker: int | None = None
-    #: the worker's environment once the adapter loaded (conformance.environment.detect)
-    environment: dict[str, Any] = field(default_factory=dict)
-    #: the adapter's declaration (conformance.levels), JSON form; None when it declares nothing
-    declaration: dict | None = None
-    #: what the worker printed while loading the adapter (absl, CUDA stubs, ...), bounded
-    output: str = ""
 
 
 # ------------------------------------------------------------------ worker side
@@ -135,21 +123,8 @@ def _worker(conn: Connection, target: str, log: str | None = None, memory_limit:
         os.setsid()
     fd = _capture(log)
     try:
-        from conv_conformance.oracle.cases import Case, materialize
-
-        from .scoring import check
-        from .environment import detect
-        from .registry import adapter_environment, adapter_name, adapter_versions, load_adapter, resolve
-
         adapter = load_adapter(target)
-        preferred = getattr(adapter, "cases_per_worker", None)
-        info = AdapterInfo(adapter_name(adapter, target), resolve(target), adapter_versions(adapter),
-                           preferred if isinstance(preferred, int) and preferred > 0 else None,
-                           detect(adapter_environment(adapter)))
-        from .levels import declaration_of
-
-        declared = declaration_of(adapter)  # a malformed declaration is a load error
-        info.declaration = declared.to_json() if declared is not None else None
+        info = describe(adapter, target)  # a malformed declaration is a load error
     except BaseException as exc:  # report anything, including SystemExit from an adapter import
         _flush_all()
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
@@ -167,11 +142,12 @@ def _worker(conn: Connection, target: str, log: str | None = None, memory_limit:
             return
         if message is None:
             return
-        index, case_json, dtype, repeat, *given = message  # given: the arrays of a case drawn elsewhere
+        index, case_json, options, *given = message  # given: the arrays of a case drawn elsewhere
         _rewind(fd)
         case = Case.from_json(case_json)
+        dtype = options.dtype
         try:
-            result = check(adapter, case, given[0] if given else materialize(case, dtype), dtype, repeat=repeat)
+            result = evaluate(adapter, case, options, given[0] if given else None)
             if memory_limit and (result.exception or {}).get("type") == "MemoryError":
                 result = _out_of_memory(case, dtype, result, memory_limit)
         except Exception as exc:  # the harness itself failed on this case: report, keep going
@@ -186,10 +162,10 @@ def _worker(conn: Connection, target: str, log: str | None = None, memory_limit:
 
 def _out_of_memory(case: Any, dtype: str, result: CaseResult, limit: int) -> CaseResult:
     """A case whose adapter ran out of the --memory-limit address space: every category crash."""
-    lost = _lost(case, dtype, "crash", f"the case exceeded --memory-limit {limit // 2 ** 20} MiB "
-                                       f"({result.exception.get('summary') or 'MemoryError'})", result.seconds)
-    lost.exception = result.exception
-    return lost
+    record = lost(case, dtype, "crash", f"the case exceeded --memory-limit {limit // 2 ** 20} MiB "
+                                        f"({result.exception.get('summary') or 'MemoryError'})", result.seconds)
+    record.exception = result.exception
+    return record
 
 
 # ------------------------------------------------------------------ parent side
@@ -307,18 +283,11 @@ class _Pool:
             shutil.rmtree(self.logdir, ignore_errors=True)
 
 
-def _lost(case: Any, dtype: str, verdict: str, why: str, seconds: float) -> CaseResult:
-    call = describe_call(case.spec, case.input_shape, dtype)
-    result = CaseResult.for_case(case, dtype, message=f"{why} [{call}]", seconds=seconds)
-    for category in CaseResult.categories_of(case):
-        result.verdicts[category] = verdict
-    return result
-
-
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
         cases_per_worker: int | None = None, repeat: int = 0, memory_limit: int | None = None,
-        capture: bool = True, arrays: Sequence[Any] | None = None) -> Iterator[tuple[int, CaseResult]]:
+        capture: bool = True, arrays: Sequence[Any] | None = None,
+        tolerance: str = DEFAULT_TOLERANCE) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``memory_limit`` (bytes) caps each worker's address space once its adapter has loaded
@@ -333,7 +302,8 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     replaced by a fresh one, so that memory a framework keeps per case (compiled
     executables, traced functions) cannot grow with the case set; None takes the
     adapter's own ``cases_per_worker`` attribute if it has one, 0 never replaces.
-    ``repeat`` >= 2 scores the ``determinism`` category (see conformance.scoring.check).
+    ``repeat`` >= 2 scores the ``determinism`` category (see conformance.scoring.check);
+    ``tolerance`` is the mode of the allowed errors the workers derive (oracle.materialize).
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
@@ -352,6 +322,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     if memory_limit is not None and memory_limit < 1:
         raise ValueError(f"Argument `memory_limit` must be a number of bytes >= 1 or None. "
                          f"Received: memory_limit={memory_limit!r}")
+    options = ScoringOptions(dtype, tolerance, repeat)
     pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture)
     pending = deque(enumerate(cases))
     try:
@@ -369,7 +340,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                     slot.started = time.monotonic()
                     slot.deadline = slot.started + timeout
                     given = () if arrays is None else (arrays[slot.task[0]],)
-                    slot.conn.send((slot.task[0], slot.task[1].to_json(), dtype, repeat, *given))
+                    slot.conn.send((slot.task[0], slot.task[1].to_json(), options, *given))
             now = time.monotonic()
             busy = [s for s in pool.slots if s.task is not None or not s.ready]
             nearest = min((s.deadline for s in busy), default=now + 1.0)
@@ -440,9 +411,9 @@ def _replace(pool: _Pool, slot: _Slot, dtype: str, verdict: str, why: str) -> tu
         why += (f", with --memory-limit {pool.memory_limit // 2 ** 20} MiB in force (an allocation that "
                 "fails in C code often ends a process this way)")
     index, case = task
-    lost = _lost(case, dtype, verdict, why, seconds)
-    lost.output = output
-    return index, lost
+    record = lost(case, dtype, verdict, why, seconds)
+    record.output = output
+    return index, record
 
 
 class Isolated:
@@ -470,13 +441,17 @@ class Isolated:
         """What the worker reported when it loaded the adapter (None before the first check)."""
         return self._pool.info
 
-    def check(self, case: Any, materialized: Any, dtype: str) -> CaseResult:
-        """Score one case in the worker (raises WorkerStartError if the adapter cannot load)."""
+    def check(self, case: Any, materialized: Any, options: ScoringOptions | str) -> CaseResult:
+        """Score one case with its given arrays in the worker (raises WorkerStartError if the
+        adapter cannot load); ``options`` may be just the dtype."""
+        if isinstance(options, str):
+            options = ScoringOptions(options)
+        dtype = options.dtype
         slot = self._ready(dtype)
         slot.task = (0, case)
         slot.started = time.monotonic()
         slot.deadline = slot.started + self._pool.timeout
-        slot.conn.send((0, case.to_json(), dtype, 0, materialized))
+        slot.conn.send((0, case.to_json(), options, materialized))
         while True:
             outcome = self._step(slot, dtype)
             if outcome is not None:

@@ -1,361 +1,66 @@
-"""Scoring: one comparison routine, one failure format, one case check.
+"""The case engine: one case through an adapter, scored in every category that applies.
 
-:func:`score` scores an array an adapter returned against the float64
-reference.  Each element's error ratio is ``|actual - expected| / allowed``
-(``allowed`` is the per-element absolute error the oracle derived from a
-forward error bound); an element with ``allowed == 0`` must be exact (ratio 0
-when equal, inf otherwise) and a NaN where a number is expected is inf.  The
-array passes when its worst ratio is at most 1.
-
-Every failure is described the same way (after NumPy's ``assert_array_compare``
-and array-api-tests): shape and dtype first, then the number of mismatched
-elements, the worst index, the worst absolute and relative difference, the
-two values there, and the call that produced them::
-
-    out.shape=(2, 5, 5, 3), but should be (2, 4, 4, 3) [Conv2D(filters=3, kernel_size=3, strides=2, padding='same') on x.shape=(2, 8, 8, 1) float32]
-
-:func:`check` runs one case through an adapter in the current process and
-returns a :class:`CaseResult` (the worker processes of :mod:`conformance.runner`,
-the pytest plugin and ``explore`` all call it).
+:func:`check` runs one case in the current process and returns its
+:class:`~conformance.record.CaseResult`. Every front end reaches it through
+:func:`conformance.session.evaluate`: the worker processes of :mod:`conformance.runner`
+(``run``, ``certify``, ``explore``) and the pytest plugin's items. Arrays are compared by
+:func:`conformance.compare.score`, the one comparison routine.
 """
 from __future__ import annotations
 
 import copy
 import math
-import re
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
-from . import Unsupported
+from conv_conformance import reference
+from conv_conformance.oracle.materialize import check_dtype, check_tolerance_mode, materialize
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, worst_verdict
 
-__all__ = ["CATEGORIES", "VERDICTS", "FAILING", "Score", "CaseResult", "score", "check",
-           "describe_call", "worst_verdict", "cast"]
+from . import Unsupported, training
+from .calls import MAX_MESSAGE, CallText, cast, error_text, exception_record
+from .compare import score
+from .levels import declaration_of, enforce
+from .precision import judge
+from .record import CaseResult
 
-CATEGORIES = ("shape", "output", "gradient", "error_behaviour", "determinism",
-              "initializer", "regularizer", "constraint")  # the last three: conformance.training
-#: Verdicts from best to worst; a case's overall verdict is the worst of its categories.
-#: ``nondeterministic``: identical calls gave different results, at least one of them wrong.
-#: ``quality_warning``: within the loose precision class, not the strict one (allowed, reported).
-#: ``waived``: a failing category a valid waiver covers (allowed, listed; conformance.waivers).
-#: ``mutation``: the call wrote into an array the caller passed (inputs, weights, output_grad) or
-#: returned a view of one; it outranks fail whatever the values were.
-VERDICTS = ("pass", "unsupported", "quality_warning", "waived", "fail", "mutation", "nondeterministic",
-            "error", "timeout", "crash")
-#: Verdicts that make an adapter non-conformant.
-FAILING = frozenset({"fail", "mutation", "nondeterministic", "error", "timeout", "crash"})
+__all__ = ["ScoringOptions", "evaluate", "check", "RECHECK_CALLS"]
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """What scoring a case depends on besides the case and the adapter: the dtype of its arrays,
+    the tolerance mode of its allowed errors, and how often each call is repeated (``repeat`` >= 2
+    scores the determinism category). Every front end passes the same record down to the process
+    that scores; nothing is read from the environment."""
+
+    dtype: str = "float32"
+    tolerance: str = DEFAULT_TOLERANCE
+    repeat: int = 0
+
+    def __post_init__(self) -> None:
+        check_dtype(self.dtype)
+        check_tolerance_mode(self.tolerance)
+        if not isinstance(self.repeat, int) or self.repeat < 0 or self.repeat == 1:
+            raise ValueError(f"Argument `repeat` must be 0 (off) or an integer >= 2. Received: repeat={self.repeat!r}")
+
+
+def evaluate(adapter: Any, case: Any, options: ScoringOptions, materialized: Any = None) -> CaseResult:
+    """Score one case in this process: materialize it (unless its arrays, expected values and
+    allowed errors are given, as for a case read from an exported corpus or drawn by ``explore``)
+    and :func:`check` it. The one path from a case to its record."""
+    m = materialized if materialized is not None else materialize(case, options.dtype, options.tolerance)
+    return check(adapter, case, m, options.dtype, repeat=options.repeat)
+
 #: Calls of a failing forward or vjp (the first included) before its verdict is settled: a result
 #: that changes between identical calls is ``nondeterministic``, not ``fail``.
 RECHECK_CALLS = 3
-_SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
-_MAX_MESSAGE = 4000
-
-
-def worst_verdict(verdicts: Any) -> str:
-    """The most severe of some verdicts (crash > timeout > error > nondeterministic > fail >
-    waived > quality_warning > unsupported > pass)."""
-    values = list(verdicts.values() if isinstance(verdicts, Mapping) else verdicts)
-    return max(values, key=_SEVERITY.__getitem__) if values else "pass"
-
-
-# ------------------------------------------------------------- describing calls
-
-def _short(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and value and all(v == value[0] for v in value) \
-            and not isinstance(value[0], (list, tuple)):
-        return repr(value[0])
-    if isinstance(value, list):
-        return repr(tuple(_tuples(v) for v in value))
-    return repr(value)
-
-
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-def _defaults(spec: dict) -> dict:
-    """The normalized config of this layer with only its required arguments given."""
-    from conv_conformance import reference
-
-    config = spec.get("config") or {}
-    required = {k: config[k] for k in ("filters", "kernel_size") if k in config}
-    try:
-        return reference.normalize({"class_name": spec["class_name"], "config": required})["config"]
-    except Exception:  # invalid or unknown layer: show every argument
-        return {}
-
-
-def describe_call(spec: Mapping, input_shape: Any = None, dtype: str | None = None) -> str:
-    """``Conv2D(filters=4, kernel_size=3, strides=2, padding='same') on x.shape=(2, 8, 8, 1) float32``.
-
-    Arguments equal to their Keras default are left out, except ``filters`` and
-    ``kernel_size``; a list whose entries are all equal prints as one number.
-    """
-    config = dict(spec.get("config") or {})
-    defaults = _defaults(dict(spec))
-    args = [f"{k}={_short(v)}" for k, v in config.items()
-            if k in ("filters", "kernel_size") or k not in defaults or defaults[k] != v]
-    call = f"{spec.get('class_name', '?')}({', '.join(args)})"
-    if input_shape is not None:
-        call += f" on x.shape={tuple(input_shape)}"
-        if dtype:
-            call += f" {dtype}"
-    return call
-
-
 # ------------------------------------------------------------- comparing arrays
 
-@dataclass
-class Score:
-    """The outcome of comparing one returned array with its reference.
-
-    ``shape_ok`` False means values were not compared (``ratio`` is None).
-    ``worst`` locates the largest error ratio: index, expected, actual, allowed.
-    """
-
-    name: str
-    shape_ok: bool
-    ratio: float | None = None
-    mismatches: int = 0
-    worst: dict | None = None
-    message: str = ""
-    #: worst ratio against the strict precision class (None: values not compared)
-    strict_ratio: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.shape_ok and self.ratio is not None and self.ratio <= 1.0
-
-    @property
-    def strict_passed(self) -> bool:
-        """Passed and within the strict class too (a pass outside it is a quality warning)."""
-        return self.passed and (self.strict_ratio is None or self.strict_ratio <= 1.0)
-
-
-def _ratios(actual: np.ndarray, expected: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        diff = np.abs(actual - expected)
-        ratio = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1.0), np.inf)
-        same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
-        ratio = np.where(same, 0.0, ratio)
-        return np.where(np.isnan(ratio), np.inf, ratio)
-
-
-_ML_FLOATS = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
-
-
-def _not_an_array(actual: Any) -> str:
-    """What is wrong with a returned value as an array ("" if nothing): None, a Python list or
-    scalar, a masked array (masked elements have no value) or an object array."""
-    if actual is None:
-        return "None"
-    if isinstance(actual, np.ma.MaskedArray):
-        return f"a masked array ({int(np.ma.count_masked(actual))} elements masked)"
-    if not (isinstance(actual, np.ndarray) or hasattr(actual, "__array__")
-            or hasattr(actual, "__array_interface__")):
-        return f"a {type(actual).__name__}"
-    try:
-        kind = np.asarray(actual).dtype.kind
-    except Exception as exc:  # noqa: BLE001 - an __array__ that raises
-        return f"not convertible to an array ({type(exc).__name__}: {exc})"
-    return "an object array" if kind == "O" else ""
-
-
-def strict_allowed(allowed: Any, strict: Any = None) -> np.ndarray:
-    """The strict precision class's allowed errors: ``strict`` when the oracle gives it
-    (``Materialized.strict_output`` / ``strict_gradients``), else today's model's bound
-    without its safety factor, ``allowed / oracle.tolerance.SAFETY`` (docs/certification.md)."""
-    if strict is not None:
-        return np.asarray(strict, dtype=np.float64)
-    from conv_conformance.oracle.tolerance import SAFETY
-
-    return np.asarray(allowed, dtype=np.float64) / SAFETY
-
-
-def score(name: str, actual: Any, expected: np.ndarray, allowed: Any, *, call: Any,
-          strict: Any = None) -> Score:
-    """Score ``actual`` against ``expected`` with per-element absolute tolerance ``allowed``.
-
-    ratio = |actual - expected| / allowed per element (allowed 0: exact; NaN: inf);
-    passes when the worst ratio is <= 1. ``name`` is how the array is called in
-    messages (``out``, ``grad['kernel']``) and ``call`` the layer call that made it.
-    ``strict_ratio`` is the worst ratio against :func:`strict_allowed` (``strict``
-    or ``allowed / SAFETY``): a pass with strict_ratio > 1 is a quality warning.
-    """
-    expected = np.asarray(expected, dtype=np.float64)
-    not_array = _not_an_array(actual)
-    if not_array:
-        return Score(name, False, message=f"{name} is {not_array}, but should be an array of shape "
-                                               f"{expected.shape} [{call}]")
-    raw = np.asarray(actual)
-    dtype = str(raw.dtype)
-    if raw.shape != expected.shape:
-        return Score(name, False, message=f"{name}.shape={raw.shape}, but should be "
-                                               f"{expected.shape} [{call}]")
-    # ml_dtypes' bfloat16 (and float8 types) are kind "V" in NumPy but real floating dtypes
-    if raw.dtype.kind != "f" and raw.dtype.name not in _ML_FLOATS:
-        return Score(name, True, message=f"{name}.dtype={dtype}, but should be a real "
-                                              f"floating dtype [{call}]")
-    got = raw.astype(np.float64)
-    tol = np.broadcast_to(np.asarray(allowed, dtype=np.float64), expected.shape)
-    if expected.size == 0:
-        return Score(name, True, ratio=0.0, strict_ratio=0.0)
-    ratio = _ratios(got, expected, tol)
-    strict_tol = np.broadcast_to(strict_allowed(allowed, strict), expected.shape)
-    strict_ratio = float(np.max(_ratios(got, expected, strict_tol)))
-    flat = int(np.argmax(ratio))
-    index = tuple(int(i) for i in np.unravel_index(flat, ratio.shape))
-    worst_ratio = float(ratio[index])
-    worst = {"index": list(index), "expected": float(expected[index]),
-             "actual": float(got[index]), "allowed": float(tol[index])}
-    bad = ratio > 1.0
-    mismatches = int(np.count_nonzero(bad))
-    if not mismatches:
-        return Score(name, True, ratio=worst_ratio, worst=worst, strict_ratio=strict_ratio)
-    with np.errstate(all="ignore"):
-        diff = np.abs(got - expected)[bad]
-        rel = diff / np.abs(expected[bad])
-    diff, rel = (np.where(np.isnan(d), np.inf, d) for d in (diff, rel))
-    lines = [
-        f"{name} differs from the reference beyond the allowed error [{call}]",
-        f" {name}.shape={raw.shape}, dtype={dtype}",
-        f" Mismatched elements: {mismatches} / {ratio.size} ({100 * mismatches / ratio.size:.3g}%)",
-        f" Worst error ratio: {worst_ratio:.6g} at index {index}",
-        f"  actual:   {worst['actual']!r}",
-        f"  expected: {worst['expected']!r}",
-        f"  allowed:  {worst['allowed']!r}",
-        f" Max absolute difference among violations: {np.max(diff):.6g}",
-        f" Max relative difference among violations: {np.max(rel):.6g}",
-    ]
-    return Score(name, True, ratio=worst_ratio, mismatches=mismatches, worst=worst,
-                      message="\n".join(lines), strict_ratio=strict_ratio)
-
-
 # ------------------------------------------------------------- checking a case
-
-@dataclass
-class CaseResult:
-    """Everything the report records about one case (see report.json ``cases``).
-
-    ``seconds`` is the time spent inside the adapter's own calls.
-    """
-
-    id: str
-    layer: str
-    spec: dict
-    input_shape: list
-    kind: str
-    dtype: str
-    verdicts: dict[str, str] = field(default_factory=dict)
-    worst_ratio: dict[str, float] = field(default_factory=dict)
-    worst: dict[str, dict] = field(default_factory=dict)
-    exception: dict | None = None
-    message: str = ""
-    seconds: float = 0.0
-    #: worst ratio per category against the strict precision class (see score)
-    strict_ratio: dict[str, float] = field(default_factory=dict)
-    #: the waiver that turned failing categories into ``waived`` (conformance.waivers)
-    waiver: dict | None = None
-    #: what the adapter printed (fds 1 and 2) during the case, bounded (conformance.runner)
-    output: str = ""
-    #: the forward's effective precision (conformance.precision.Precision.to_json); None: no estimate
-    precision: dict | None = None
-
-    @property
-    def verdict(self) -> str:
-        """The case's overall verdict: the worst over its categories."""
-        return worst_verdict(self.verdicts)
-
-    def to_json(self) -> dict:
-        """The report.json record (non-finite numbers still floats; see conformance.report)."""
-        return {"id": self.id, "layer": self.layer, "spec": self.spec,
-                "input_shape": list(self.input_shape), "kind": self.kind, "dtype": self.dtype,
-                "verdicts": dict(self.verdicts), "worst_ratio": dict(self.worst_ratio),
-                "worst": dict(self.worst), "exception": self.exception,
-                "message": self.message, "seconds": self.seconds,
-                **({"strict_ratio": dict(self.strict_ratio)} if self.strict_ratio else {}),
-                **({"waiver": self.waiver} if self.waiver is not None else {}),
-                **({"output": self.output} if self.output else {}),
-                **({"precision": self.precision} if self.precision is not None else {})}
-
-    @classmethod
-    def for_case(cls, case: Any, dtype: str, **fields: Any) -> "CaseResult":
-        """An empty result carrying a case's identity."""
-        return cls(id=case.id, layer=case.layer, spec=case.spec, input_shape=list(case.input_shape),
-                   kind=case.kind, dtype=dtype, **fields)
-
-    @classmethod
-    def categories_of(cls, case: Any) -> tuple[str, ...]:
-        """The categories that apply to a case."""
-        if case.kind == "invalid":
-            return ("error_behaviour",)
-        from . import training
-
-        extra = training.CATEGORIES if training.applies(case) else ()
-        return (("shape", "output", "gradient") if case.gradient else ("shape", "output")) + extra
-
-
-def cast(array: Any, dtype: str) -> np.ndarray:
-    """A fresh copy of ``array`` in the run dtype (bfloat16 via ml_dtypes)."""
-    if dtype == "bfloat16":
-        import ml_dtypes
-
-        return np.array(array, dtype=ml_dtypes.bfloat16, copy=True)
-    return np.array(array, dtype=np.dtype(dtype), copy=True)
-
-
-# Lines of framework exception texts that say nothing about the cause.
-_NOISE = re.compile(r"^(Exception encountered when calling|Arguments received by|Call arguments received by|"
-                    r"\u2022 |Traceback|During handling|\s*$)")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_FUNCTION_NODE = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
-_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\](\s*name:\s*\S*)?\s*$")
-
-
-def summarize_exception(exc: BaseException) -> str:
-    """``Type: cause``: the exception's most informative line.
-
-    Keras wraps a TensorFlow error in "Exception encountered when calling
-    Conv2D.call()." and lists the call's arguments; the cause is the wrapped
-    line (``{{function_node ...}} The Conv2D op currently only supports the NHWC
-    tensor format ...``). This returns that line without the node and op tags;
-    the whole text stays in the record's ``exception``.
-    """
-    text = _ANSI.sub("", str(exc))
-    lines = [ln.strip() for ln in text.splitlines()]
-    informative = [ln for ln in lines if not _NOISE.match(ln)]
-    line = informative[0] if informative else (lines[0] if lines else "")
-    line = _OP_SUFFIX.sub("", _FUNCTION_NODE.sub("", line))
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
-
-
-def _exception(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__, "summary": summarize_exception(exc)[:500],
-            "message": _ANSI.sub("", str(exc))[:_MAX_MESSAGE]}
-
-
-def _error_text(what: str, exc: BaseException, call: str) -> str:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-3))
-    return f"{what} raised {summarize_exception(exc)} [{call}]\n{_ANSI.sub('', tb)}"[:_MAX_MESSAGE]
-
-
-class _Call:
-    """describe_call(...), computed only when a message needs it."""
-
-    def __init__(self, spec: Any, input_shape: Any, dtype: str) -> None:
-        self._args, self._text = (spec, input_shape, dtype), None
-
-    def __str__(self) -> str:
-        if self._text is None:
-            self._text = describe_call(*self._args)
-        return self._text
-
-    def __format__(self, format_spec: str) -> str:
-        return format(str(self), format_spec)
-
 
 class _Timer:
     def __init__(self) -> None:
@@ -370,8 +75,6 @@ class _Timer:
 
 
 def _invalid_reason(case: Any) -> str:
-    from conv_conformance import reference
-
     try:
         reference.output_shape(case.spec, case.input_shape)
     except Exception as exc:  # InvalidConfig or a malformed spec
@@ -396,7 +99,7 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int
     """
     m = materialized
     result = CaseResult.for_case(case, dtype)
-    call = _Call(case.spec, case.input_shape, dtype)
+    call = CallText(case.spec, case.input_shape, dtype)
     timer = _Timer()
     if case.kind == "invalid":
         _check_invalid(adapter, case, m, dtype, call, timer, result)
@@ -408,13 +111,9 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int
             _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat)
         if repeat >= 2:
             _score_determinism(result, runs, repeat, call, messages)
-        from . import training  # initializer, regularizer, constraint (issue 11)
-
         if training.applies(case):
             training.check_training(adapter, case, m, dtype, timer, result, messages)
-        result.message = "\n".join(messages)[:_MAX_MESSAGE]
-    from .levels import enforce
-
+        result.message = "\n".join(messages)[:MAX_MESSAGE]
     enforce(_declaration(adapter), result)
     result.seconds = timer.seconds
     return result
@@ -425,8 +124,6 @@ _DECLARATIONS: dict[int, tuple[Any, Any]] = {}
 
 def _declaration(adapter: Any) -> Any:
     """The adapter's parsed declaration (conformance.levels.declaration_of), once per adapter."""
-    from .levels import declaration_of
-
     held = _DECLARATIONS.get(id(adapter))
     if held is None or held[0] is not adapter:
         held = _DECLARATIONS[id(adapter)] = (adapter, declaration_of(adapter))
@@ -439,11 +136,11 @@ def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
                          {k: cast(v, dtype) for k, v in m.weights.items()})
     except Unsupported as exc:
         result.verdicts["error_behaviour"] = "unsupported"
-        result.exception = _exception(exc)
+        result.exception = exception_record(exc)
         result.message = f"unsupported: {exc} [{call}]"
     except Exception as exc:
         result.verdicts["error_behaviour"] = "pass"
-        result.exception = _exception(exc)
+        result.exception = exception_record(exc)
     else:
         shape = getattr(out, "shape", None)
         result.verdicts["error_behaviour"] = "fail"
@@ -552,13 +249,13 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
         out = timer.call(fn)
     except Unsupported as exc:
         v["shape"] = v["output"] = "unsupported"
-        result.exception = _exception(exc)
+        result.exception = exception_record(exc)
         messages.append(f"forward unsupported: {exc} [{call}]")
         return
     except Exception as exc:
         v["shape"] = v["output"] = "error"
-        result.exception = _exception(exc)
-        messages.append(_error_text("forward", exc, call))
+        result.exception = exception_record(exc)
+        messages.append(error_text("forward", exc, call))
         return
     found = list(owned)  # the first call's: later calls of a mutating adapter would repeat it
     c = score("out", out, m.expected_output, m.allowed_output, call=call,
@@ -575,9 +272,7 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
     if v["output"] == "quality_warning":
         messages.append(f"out is within the loose precision class (ratio {c.ratio:.3g}) but not the strict "
                         f"one (ratio {c.strict_ratio:.3g}) [{call}]")
-    if c.shape_ok:
-        from .precision import judge  # effective precision (issue 12): bits short of the dtype fail
-
+    if c.shape_ok:  # effective precision: a result many bits short of the dtype fails
         judge(result, out, m, dtype, call, messages)
     results = [out]
     if not c.passed or repeat >= 2:
@@ -615,13 +310,13 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
         grads = timer.call(fn)
     except Unsupported as exc:
         v["gradient"] = "unsupported"
-        result.exception = result.exception or _exception(exc)
+        result.exception = result.exception or exception_record(exc)
         messages.append(f"vjp unsupported: {exc} [{call}]")
         return
     except Exception as exc:
         v["gradient"] = "error"
-        result.exception = result.exception or _exception(exc)
-        messages.append(_error_text("vjp", exc, call))
+        result.exception = result.exception or exception_record(exc)
+        messages.append(error_text("vjp", exc, call))
         return
     found = list(owned)
     if not isinstance(grads, Mapping):
@@ -693,3 +388,22 @@ def _score_determinism(result: CaseResult, runs: dict[str, list], repeat: int, c
     if differing:
         messages.append(f"determinism: {' and '.join(differing)} returned different bits over {repeat} "
                         f"identical calls [{call}]")
+
+
+def __getattr__(name: str) -> Any:
+    """The names this module used to define, still importable from here for one release."""
+    import warnings
+
+    moved = {"cast": "calls", "describe_call": "calls", "summarize_exception": "calls", "score": "compare",
+             "Score": "compare", "strict_allowed": "compare", "CaseResult": "record",
+             "CATEGORIES": "vocabulary", "VERDICTS": "vocabulary", "FAILING": "vocabulary",
+             "worst_verdict": "vocabulary"}
+    if name not in moved:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = ("conv_conformance.vocabulary" if moved[name] == "vocabulary"
+            else f"conv_conformance.conformance.{moved[name]}")
+    warnings.warn(f"{__name__}.{name} moved to {home}.{name}; the old name goes in the next release",
+                  DeprecationWarning, stacklevel=2)
+    import importlib
+
+    return getattr(importlib.import_module(home), name)

@@ -49,14 +49,18 @@ from typing import Any, Callable
 import numpy as np
 
 from conv_conformance import reference
-from conv_conformance.oracle import tolerance
+from conv_conformance.oracle import training_tolerance as bounds
+from conv_conformance.vocabulary import TRAINING_CATEGORIES
 
 from . import Unsupported
+from .calls import CallText, cast
+from .compare import score
+from .record import training_applies
 
 __all__ = ["CATEGORIES", "ALPHA", "BETA", "applies", "check_training", "ks_statistic", "ks_critical",
            "draws_needed", "check_sample", "STD_ERROR"]
 
-CATEGORIES = ("initializer", "regularizer", "constraint")
+CATEGORIES = TRAINING_CATEGORIES
 #: False-alarm probability of the initializer category per case (a correct implementation).
 ALPHA = 1e-6
 #: Probability of missing a STD_ERROR error of the standard deviation per random weight.
@@ -64,21 +68,8 @@ BETA = 1e-6
 #: The relative error of the standard deviation the statistical test always catches.
 STD_ERROR = 0.10
 _MAX_DRAWS = 2_000_000
-_WEIGHTED = ("conv", "conv_transpose", "depthwise", "separable")
-
-
-def applies(case: Any) -> bool:
-    """The training categories apply to valid cases of layers with weights."""
-    return case.kind == "valid" and reference.LAYERS[case.layer].family in _WEIGHTED
-
-
-def _u(dtype: Any) -> float:
-    name = np.dtype(dtype).name
-    return tolerance.unit_roundoff(name if name in tolerance.DTYPES else "float64")
-
-
-def _gamma(n: float, u: float) -> float:
-    return n * u / (1 - n * u) if n * u < 0.5 else math.inf
+applies = training_applies
+_u = bounds.unit_roundoff_of
 
 
 # ------------------------------------------------------------------ statistics
@@ -202,35 +193,27 @@ def _variant(spec: dict, input_shape: tuple, weight: str, need: int) -> tuple[di
 # ------------------------------------------------------------------ the categories
 
 class _Verdict:
-    def __init__(self) -> None:
+    """One training-time category's verdict, messages and worst ratio; ``call`` describes the
+    layer call in failure messages."""
+
+    def __init__(self, call: Any = "") -> None:
         self.verdict, self.messages, self.ratio, self.worst = "pass", [], None, None
+        self.call = call
 
     def fail(self, text: str) -> None:
         self.verdict = "fail"
         self.messages.append(text)
 
-    def ratio_of(self, name: str, actual: Any, expected: np.ndarray, allowed: np.ndarray) -> None:
-        a = np.asarray(actual, dtype=np.float64)
-        e = np.asarray(expected, dtype=np.float64)
-        if a.shape != e.shape:
-            self.fail(f"{name}.shape={a.shape}, but should be {e.shape}")
-            return
-        err = np.abs(a - e)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(err == 0, 0.0, np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1), np.inf))
-        r = np.where(np.isnan(a) != np.isnan(e), np.inf, r)
-        worst = float(np.max(r)) if r.size else 0.0
-        if self.ratio is None or worst > self.ratio:
-            self.ratio = worst
-            if r.size:
-                i = np.unravel_index(int(np.argmax(r)), r.shape)
-                self.worst = {"name": name, "index": [int(k) for k in i], "expected": float(e[i]),
-                              "actual": float(a[i]), "allowed": float(np.broadcast_to(allowed, r.shape)[i])}
-        if worst > 1:
-            i = np.unravel_index(int(np.argmax(r)), r.shape) if r.size else ()
-            self.fail(f"{name}: {int(np.sum(r > 1))} of {r.size} values off; worst at {tuple(int(k) for k in i)}: "
-                      f"{float(a[i]) if r.size else a!r} instead of {float(e[i]) if r.size else e!r} "
-                      f"(error ratio {worst:.3g})")
+    def compare(self, name: str, actual: Any, expected: Any, allowed: Any) -> None:
+        """Score ``actual`` with the one comparison routine (conformance.compare.score); the
+        worst ratio over the category's arrays is the category's."""
+        c = score(name, actual, expected, allowed, call=self.call)
+        if c.ratio is not None and (self.ratio is None or c.ratio > self.ratio):
+            self.ratio = c.ratio
+            self.worst = {"name": name, **c.worst} if c.worst else None
+        if not c.passed:
+            self.verdict = "fail"
+            self.messages.append(c.message)
 
 
 def _call(timer: Any, fn: Callable, *args: Any) -> Any:
@@ -252,7 +235,7 @@ def _run(v: _Verdict, what: str, fn: Callable, timer: Any, *args: Any) -> Any:
 
 def score_initializer(adapter: Any, spec: dict, input_shape: tuple, seed: int, timer: Any = None) -> _Verdict:
     """The initializer category of one layer configuration."""
-    v = _Verdict()
+    v = _Verdict(CallText(spec, input_shape, None))
     init = getattr(adapter, "initialize", None)
     if init is None:
         v.verdict = "unsupported"
@@ -308,8 +291,8 @@ def _check_exact(v: _Verdict, name: str, w: np.ndarray, d: reference.Distributio
         rows, cols = reference.initializers.orthogonal_matrix(w.shape)
         m = x.reshape(rows, cols)
         gram = m.T @ m if rows >= cols else m @ m.T
-        allowed = d.mean ** 2 * (8 * max(rows, cols) + 8) * u
-        v.ratio_of(f"{name} Gram matrix", gram, d.mean ** 2 * np.eye(gram.shape[0]), np.full(gram.shape, allowed))
+        allowed = bounds.orthogonal_allowed(d.mean, rows, cols, u)
+        v.compare(f"{name} Gram matrix", gram, d.mean ** 2 * np.eye(gram.shape[0]), np.full(gram.shape, allowed))
         return
     if math.isfinite(d.high):
         pad = 2 * u * max(abs(d.low), abs(d.high))
@@ -336,11 +319,10 @@ def _check_law(v: _Verdict, adapter: Any, spec: dict, input_shape: tuple, seed: 
         v.fail(f"{name} (layer built on input {vshape}): {text}")
 
 
-def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any = None) -> _Verdict:
+def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any = None, *,
+                      call: Any = None) -> _Verdict:
     """The regularizer category: penalties and their gradients against the reference."""
-    from .scoring import cast
-
-    v = _Verdict()
+    v = _Verdict(call if call is not None else CallText(spec, None, dtype))
     if getattr(adapter, "regularization", None) is None:
         v.verdict = "unsupported"
         v.messages.append("regularizer unsupported: the adapter has no regularization")
@@ -352,7 +334,7 @@ def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any =
     if got is None:
         return v
     expected = reference.regularization(spec, x, w)
-    u = tolerance.unit_roundoff(dtype)
+    u = _u(dtype)
     cfg = spec["config"]
     regs = {wn: cfg[a["regularizer"]] for wn, a in reference.weight_arguments(spec).items() if cfg[a["regularizer"]]}
     extra = {k: float(np.asarray(val)) for k, val in got.items() if k not in expected}
@@ -363,9 +345,9 @@ def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any =
         if key not in got:
             v.fail(f"regularization returned no {key!r} penalty; it returned {sorted(got)}")
             continue
-        allowed = _penalty_allowed(regs.get(key), w.get(key), cfg, m, u) if key != "activity" \
-            else _activity_allowed(cfg["activity_regularizer"], m, u)
-        v.ratio_of(f"penalty[{key!r}]", np.asarray(got[key], dtype=np.float64).reshape(()), np.asarray(value),
+        allowed = bounds.penalty_allowed(regs.get(key), w.get(key), u) if key != "activity" \
+            else bounds.activity_allowed(cfg["activity_regularizer"], m.expected_output, m.allowed_output, u)
+        v.compare(f"penalty[{key!r}]", np.asarray(got[key], dtype=np.float64).reshape(()), np.asarray(value),
                    np.asarray(allowed))
     vjp = getattr(adapter, "regularization_vjp", None)
     if vjp is None:
@@ -375,84 +357,19 @@ def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any =
     if grads is None:
         return v
     exp_g = reference.regularization_vjp(spec, x, w)
-    allowed_g = _regularization_vjp_allowed(spec, x, w, regs, m, dtype)
+    allowed_g = bounds.regularization_vjp_allowed(spec, x, w, regs, m.expected_output, m.allowed_output, dtype)
     for key, e in exp_g.items():
         if key not in grads:
             v.fail(f"regularization_vjp returned no {key!r} gradient; it returned {sorted(grads)}")
             continue
-        v.ratio_of(f"grad[{key!r}]", grads[key], e, allowed_g[key])
+        v.compare(f"grad[{key!r}]", grads[key], e, allowed_g[key])
     return v
 
 
-def _penalty_allowed(reg: dict, w: np.ndarray, cfg: dict, m: Any, u: float) -> float:
-    """A sum of n non-negative terms, each a rounded product: gamma(n + 3) of the penalty."""
-    return _gamma(w.size + 3, u) * reference.penalty(reg, w) * 1.01
-
-
-def _activity_allowed(reg: dict, m: Any, u: float) -> float:
-    y, e = np.asarray(m.expected_output, np.float64), np.asarray(m.allowed_output, np.float64)
-    b = y.shape[0]
-    if not b:
-        return 0.0
-    l1, l2 = reg["config"].get("l1", 0.0), reg["config"].get("l2", 0.0)
-    big = np.abs(y) + e
-    moved = l1 * np.sum(e) + l2 * np.sum(2 * np.abs(y) * e + e * e)
-    rounding = _gamma(y.size + 4, u) * (l1 * np.sum(big) + l2 * np.sum(big * big))
-    return float((moved + rounding) / b * 1.01)
-
-
-def _linear(spec: dict) -> dict:
-    return {"class_name": spec["class_name"], "config": {**spec["config"], "activation": "linear"}}
-
-
-def _activation_slope(name: str, z: np.ndarray, e: np.ndarray, dg: np.ndarray, cfg: dict) -> np.ndarray:
-    """A bound of |J_act|^T |dg| at the pre-activation z (error e), in the layer's output layout."""
-    from conv_conformance.reference.activations import activate_vjp
-
-    if name == "linear":
-        return dg
-    row = -1  # softmax-like activations act on the last axis
-    if name in ("softmax", "log_softmax", "sparsemax"):
-        return np.broadcast_to(np.sum(dg, axis=row, keepdims=True), z.shape) * 2.0
-    if name == "glu":
-        half = z.shape[row] // 2
-        a, ea = z[..., :half], e[..., :half]
-        return np.concatenate([dg, (np.abs(a) + ea) / 4 * dg], axis=row)
-    ones = np.ones_like(z)
-    slopes = [np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)]
-    return np.maximum.reduce(slopes) * dg * 1.01
-
-
-def _regularization_vjp_allowed(spec: dict, x: np.ndarray, w: dict, regs: dict, m: Any, dtype: str
-                                ) -> dict[str, np.ndarray]:
-    u = tolerance.unit_roundoff(dtype)
-    out = {"inputs": np.zeros_like(x), **{k: np.zeros_like(a) for k, a in w.items()}}
-    act = spec["config"].get("activity_regularizer")
-    if act and x.shape[0]:
-        g = reference.activity_output_grad(spec, x, w)
-        _, rounding = tolerance.allowed_errors(spec, x, w, g, dtype)
-        y, e = np.asarray(m.expected_output, np.float64), np.asarray(m.allowed_output, np.float64)
-        l1, l2 = act["config"].get("l1", 0.0), act["config"].get("l2", 0.0)
-        b = y.shape[0]
-        dg = (2 * l2 * e + 2 * l1 * (np.abs(y) <= e) + _gamma(3, u) * np.abs(g) * b) / b
-        lin = _linear(spec)
-        z = reference.forward(lin, x, w)
-        ez, _ = tolerance.allowed_errors(lin, x, w, None, dtype)
-        d = _activation_slope(spec["config"]["activation"], z, ez, dg, spec["config"])
-        prop = reference.vjp(lin, np.abs(x), {k: np.abs(a) for k, a in w.items()}, d)
-        for k in out:
-            out[k] = out[k] + rounding[k] + prop[k] * 1.01
-    for k, reg in regs.items():
-        l1, l2 = reg["config"].get("l1", 0.0), reg["config"].get("l2", 0.0)
-        out[k] = out[k] + _gamma(3, u) * (l1 + 2 * l2 * np.abs(w[k]))
-    return out
-
-
-def score_constraint(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any = None) -> _Verdict:
+def score_constraint(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any = None, *,
+                     call: Any = None) -> _Verdict:
     """The constraint category: the constrained weights against the reference."""
-    from .scoring import cast
-
-    v = _Verdict()
+    v = _Verdict(call if call is not None else CallText(spec, None, dtype))
     if getattr(adapter, "constrain", None) is None:
         v.verdict = "unsupported"
         v.messages.append("constraint unsupported: the adapter has no constrain")
@@ -463,47 +380,23 @@ def score_constraint(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any = 
     if got is None:
         return v
     expected = reference.constrain(spec, w)
-    u = tolerance.unit_roundoff(dtype)
     cfg = spec["config"]
     for name, a in reference.weight_arguments(spec).items():
         if name not in got:
             v.fail(f"constrain returned no {name!r}; it returned {sorted(got)}")
             continue
-        c = cfg[a["constraint"]]
-        allowed = np.zeros(expected[name].shape) if c is None or c["class_name"] == "NonNeg" \
-            else _norm_allowed(c, w[name], u, dtype)
-        v.ratio_of(f"constrained[{name!r}]", got[name], expected[name], allowed)
+        v.compare(f"constrained[{name!r}]", got[name], expected[name],
+                  bounds.constraint_allowed(cfg[a["constraint"]], w[name], dtype))
     return v
-
-
-def _norm_allowed(c: dict, w: np.ndarray, u: float, dtype: str) -> np.ndarray:
-    from conv_conformance.reference.constraints import EPSILON, norm_axes
-
-    axes = norm_axes(c, w.ndim)
-    count = int(np.prod([w.shape[a] for a in axes]))
-    n = np.sqrt(np.sum(w * w, axis=axes, keepdims=True))
-    cfg = c["config"]
-    if c["class_name"] == "UnitNorm":
-        mag = np.ones_like(n)
-    elif c["class_name"] == "MaxNorm":
-        mag = np.clip(n, 0, abs(cfg["max_value"]))
-    else:
-        mag = abs(cfg["rate"]) * np.clip(n, cfg["min_value"], cfg["max_value"]) + abs(1 - cfg["rate"]) * n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # the epsilon as the dtype holds it (float16: a subnormal 19% off)
-        eps_error = abs(float(np.asarray(EPSILON, dtype=np.float32 if dtype == "bfloat16" else dtype)) - EPSILON)
-        if dtype == "bfloat16":
-            eps_error += EPSILON * u
-        rel = _gamma(count, u) + 10 * u + np.where(n > 0, eps_error / (EPSILON + n), 1.0)
-    return np.abs(w) * np.abs(mag) / (EPSILON + n) * rel * 1.01
 
 
 def check_training(adapter: Any, case: Any, m: Any, dtype: str, timer: Any, result: Any, messages: list) -> None:
     """Score the three categories of a valid case of a weighted layer into ``result``."""
     spec = case.spec
+    call = CallText(spec, case.input_shape, dtype)
     scored = [("initializer", lambda: score_initializer(adapter, spec, tuple(case.input_shape), case.seed, timer)),
-              ("regularizer", lambda: score_regularizer(adapter, spec, m, dtype, timer)),
-              ("constraint", lambda: score_constraint(adapter, spec, m, dtype, timer))]
+              ("regularizer", lambda: score_regularizer(adapter, spec, m, dtype, timer, call=call)),
+              ("constraint", lambda: score_constraint(adapter, spec, m, dtype, timer, call=call))]
     for category, fn in scored:
         try:
             v = fn()

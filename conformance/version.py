@@ -10,6 +10,11 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Callable, Iterable, Iterator
 
+from conv_conformance.oracle.case import corpus_id
+from conv_conformance.oracle.cases import case_set
+
+from .report import suite_version
+
 __all__ = ["FRAMEWORKS", "framework_versions", "version_lines"]
 
 #: (label, distributions that provide it, first installed wins) for the frameworks the adapters wrap.
@@ -47,11 +52,7 @@ def version_lines(profiles: Iterable[str], corpus: Callable[[str], str] | None =
 
     ``corpus(profile)`` gives a profile's corpus id (default: hash of its case set); a profile
     that cannot be generated is shown with the reason instead of stopping the listing."""
-    from .report import suite_version
-
     if corpus is None:
-        from conv_conformance.oracle.cases import case_set, corpus_id
-
         def corpus(profile: str) -> str:
             return corpus_id(case_set(profile))
 

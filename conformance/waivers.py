@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from conv_conformance.vocabulary import CATEGORIES, FAILING
+
 __all__ = ["Waiver", "WaiverError", "WaiverSet", "load", "parse", "environment_value"]
 
 _ALLOWED_KEYS = {"id", "cases", "categories", "reason", "link", "expires", "match"}
@@ -125,8 +127,6 @@ def parse(data: Any, suite_version: str, *, source: str = "waivers") -> list[Wai
     a missing field, a link that is not http(s), an unparsable or reached ``expires``.
     """
     from packaging.version import InvalidVersion, Version
-
-    from .scoring import CATEGORIES
 
     if not isinstance(data, Mapping) or set(data) - {"waiver"}:
         raise WaiverError(f"{source}: a waiver file holds only `waiver` entries ([[waiver]] in TOML, "
@@ -233,8 +233,6 @@ class WaiverSet:
     def apply(self, result: Any) -> None:
         """Turn the failing categories of ``result`` (a CaseResult) that an active waiver
         covers into ``waived``, recording the waiver and the original verdicts."""
-        from .scoring import FAILING
-
         for w in self.active:
             if not w.covers(result.id):
                 continue

@@ -15,3 +15,7 @@ harness checks against.
 Only ``tf_layers`` imports TensorFlow, lazily; importing ``oracle`` is light.
 """
 from __future__ import annotations
+
+from conv_conformance import _compat
+
+_compat.alias_top_level(__name__)

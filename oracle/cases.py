@@ -32,76 +32,23 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
-import json
-import os
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
+from conv_conformance.vocabulary import DTYPES, PROFILES
 
-from . import tolerance, training_factors
+from . import networks, training_factors
+from .case import Case, corpus_id, make_case
+from .materialize import Materialized, draw_array, materialize
 
 __all__ = ["PROFILES", "DTYPES", "Case", "Materialized", "case_set", "corpus_id", "materialize",
            "domains", "compatible", "input_shape_for", "NoInputShape", "draw_array", "make_case", "mutations"]
 
-PROFILES = ("smoke", "standard", "exhaustive", "networks")
-DTYPES = tolerance.DTYPES
 SHAPE_MODES = ("min", "odd", "even", "empty")
 _PROFILE_SEEDS = {"smoke": (1,), "standard": (2,), "exhaustive": (3, 4, 5, 6)}
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Case:
-    """One conformance case: a layer configuration on an input shape."""
-
-    id: str
-    layer: str
-    spec: dict
-    input_shape: tuple[int, ...]
-    kind: str
-    seed: int
-    gradient: bool
-    meta: dict | None = None  # where the case comes from (networks profile: models and layers)
-
-    def to_json(self) -> dict:
-        """A JSON-ready dict (lists for tuples); ``meta`` only when the case has one."""
-        out = {"id": self.id, "layer": self.layer, "spec": self.spec, "input_shape": list(self.input_shape),
-               "kind": self.kind, "seed": self.seed, "gradient": self.gradient}
-        return out if self.meta is None else out | {"meta": self.meta}
-
-    @classmethod
-    def from_json(cls, d: dict) -> Case:
-        """The inverse of :meth:`to_json`."""
-        return cls(id=d["id"], layer=d["layer"], spec=d["spec"], input_shape=tuple(d["input_shape"]),
-                   kind=d["kind"], seed=int(d["seed"]), gradient=bool(d["gradient"]), meta=d.get("meta"))
-
-
-def make_case(spec: dict, input_shape: Sequence[int], kind: str) -> Case:
-    """A Case with its seed and id derived from (spec, input_shape, kind)."""
-    if kind not in ("valid", "invalid"):
-        raise ValueError(f"Argument `kind` must be one of 'valid', 'invalid'. Received: kind={kind!r}")
-    shape = [int(v) for v in input_shape]
-    seed = int(_sha({"spec": spec, "input_shape": shape, "kind": kind})[:8], 16)
-    digest = _sha({"spec": spec, "input_shape": shape, "kind": kind, "seed": seed})[:12]
-    return Case(id=f"{spec['class_name']}-{digest}", layer=spec["class_name"], spec=spec,
-                input_shape=tuple(shape), kind=kind, seed=seed, gradient=kind == "valid")
-
-
-def corpus_id(cases: Sequence[Case]) -> str:
-    """sha256 (first 16 hex digits) of the ordered case ids of a set."""
-    return hashlib.sha256("\n".join(c.id for c in cases).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------ factor domains
@@ -471,122 +418,5 @@ def case_set(profile: str, *, layers: Iterable[str] | None = None) -> list[Case]
     for name in names:
         _layer(name)
     if profile == "networks":  # real networks' layers, read from oracle/data/networks.json
-        from .networks import cases as network_cases
-
-        return [c for c in network_cases() if c.layer in names]
+        return [c for c in networks.cases() if c.layer in names]
     return [c for name in names for c in _layer_cases(profile, name)]
-
-
-# ------------------------------------------------------------ materialize
-
-@dataclass
-class Materialized:
-    """A case's arrays (float64, exactly representable in the dtype), expected
-    values from the reference and allowed absolute errors."""
-
-    inputs: np.ndarray
-    weights: dict[str, np.ndarray]
-    output_grad: np.ndarray | None
-    expected_output: np.ndarray | None
-    expected_gradients: dict[str, np.ndarray] | None
-    allowed_output: np.ndarray | None
-    allowed_gradients: dict[str, np.ndarray] | None
-    # The probabilistic (strict) allowed errors next to the rigorous ones above, when computed
-    # (oracle.tolerance.allowed_errors(..., mode="probabilistic")); None otherwise.
-    strict_output: np.ndarray | None = None
-    strict_gradients: dict[str, np.ndarray] | None = None
-    # sum|x*w| + |b| of every pre-activation output element (layers that sum products; else
-    # None): the scale conformance.precision estimates the effective precision against
-    output_scale: np.ndarray | None = None
-
-
-def _round_to(a: np.ndarray, dtype: str) -> np.ndarray:
-    """a (float64) rounded to the nearest value of dtype, returned as float64."""
-    if dtype == "bfloat16":  # round-to-nearest-even on the top 16 bits of float32
-        bits = a.astype(np.float32).view(np.uint32)
-        bits = (bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) & np.uint32(0xFFFF0000)
-        return bits.view(np.float32).astype(np.float64)
-    return a.astype(dtype).astype(np.float64)
-
-
-def draw_array(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
-    """Values of magnitude in [0.5, 1) with random signs, rounded to dtype (float64 array).
-
-    Bounded away from 0 so that every product of the sum matters: a missing
-    kernel tap moves the result by at least 0.25.
-    """
-    tolerance.unit_roundoff(dtype)
-    mag = rng.uniform(0.5, 1.0, size=tuple(shape))
-    return _round_to(np.where(rng.random(size=tuple(shape)) < 0.5, -mag, mag), dtype)
-
-
-def _fallback_config(layer: str, config: dict) -> dict:
-    safe = {"padding": "same" if _layer(layer).family not in ("zero_padding",) else 1, "strides": 1,
-            "dilation_rate": 1, "kernel_size": 1, "groups": 1, "filters": 2, "output_padding": None,
-            "activation": "linear", "data_format": "channels_last", "depth_multiplier": 1, "cropping": 0,
-            "size": 1, "interpolation": "nearest"}
-    return {k: safe.get(k, v) for k, v in config.items()}
-
-
-def _plausible_weight_shapes(spec: dict, shape: Sequence[int]) -> dict[str, tuple[int, ...]]:
-    """Weight shapes for a rejected spec: its own if they can be computed, else those
-    of the spec with one (or every) offending argument replaced by a safe value."""
-    try:
-        return reference.weight_shapes(spec, shape)
-    except InvalidConfig:
-        pass
-    config = spec.get("config", {})
-    safe = _fallback_config(spec["class_name"], config)
-    for key in config:
-        try:
-            return reference.weight_shapes({"class_name": spec["class_name"], "config": config | {key: safe[key]}},
-                                           shape)
-        except InvalidConfig:
-            continue
-    try:
-        return reference.weight_shapes({"class_name": spec["class_name"], "config": safe}, shape)
-    except InvalidConfig:
-        return {}
-
-
-TOLERANCE_ENV = "CONV_CONFORMANCE_TOLERANCE"
-DEFAULT_TOLERANCE = "rigorous"
-
-
-def resolve_tolerance(mode: str | None = None) -> str:
-    """The tolerance mode a materialization uses: ``mode``, else the environment variable
-    CONV_CONFORMANCE_TOLERANCE (set by ``run --tolerance`` for its workers), else the default."""
-    mode = mode or os.environ.get(TOLERANCE_ENV) or DEFAULT_TOLERANCE
-    if mode not in tolerance.MODES:
-        raise ValueError(f"Argument `tolerance` must be one of {', '.join(map(repr, tolerance.MODES))}. "
-                         f"Received: tolerance={mode!r}")
-    return mode
-
-
-def materialize(case: Case, dtype: str = "float32", tolerance_mode: str | None = None) -> Materialized:
-    """Arrays, expected values and allowed errors of a case; deterministic from
-    (case.seed, dtype). Invalid cases get inputs and plausible weights only.
-
-    ``allowed_*`` are the bounds of the tolerance mode (:func:`resolve_tolerance`);
-    ``strict_*`` are always the probabilistic ones (equal to ``allowed_*`` in that mode)."""
-    mode = resolve_tolerance(tolerance_mode)
-    if dtype not in DTYPES:
-        raise ValueError(f"Argument `dtype` must be one of {', '.join(map(repr, DTYPES))}. "
-                         f"Received: dtype={dtype!r}")
-    rng = np.random.default_rng([case.seed, DTYPES.index(dtype)])
-    if case.kind == "invalid":
-        shapes = _plausible_weight_shapes(case.spec, case.input_shape)
-        inputs = draw_array(rng, case.input_shape, dtype)
-        weights = {k: draw_array(rng, shapes[k], dtype) for k in sorted(shapes)}
-        return Materialized(inputs, weights, None, None, None, None, None)
-    shapes = reference.weight_shapes(case.spec, case.input_shape)
-    inputs = draw_array(rng, case.input_shape, dtype)
-    weights = {k: draw_array(rng, shapes[k], dtype) for k in sorted(shapes)}
-    expected = reference.forward(case.spec, inputs, weights)
-    grad = draw_array(rng, expected.shape, dtype) if case.gradient else None
-    expected_grads = reference.vjp(case.spec, inputs, weights, grad) if case.gradient else None
-    bounds, scale = tolerance.bounds_and_scale(case.spec, inputs, weights, grad, dtype)
-    allowed, allowed_grads = bounds[mode]
-    strict, strict_grads = bounds["probabilistic"]
-    return Materialized(inputs, weights, grad, expected, expected_grads, allowed, allowed_grads,
-                        strict_output=strict, strict_gradients=strict_grads, output_scale=scale)

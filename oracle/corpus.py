@@ -28,7 +28,8 @@ from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
 from conv_conformance.reference.shapes import layer_of
 
-from .cases import Case, Materialized
+from .case import Case
+from .materialize import Materialized
 
 __all__ = ["CorpusError", "MAX_ELEMENTS", "read"]
 

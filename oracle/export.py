@@ -22,7 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .cases import DTYPES, Materialized, case_set, corpus_id, materialize
+from conv_conformance.vocabulary import DTYPES
+
+from .case import corpus_id
+from .cases import case_set
+from .materialize import Materialized, materialize
 
 __all__ = ["FORMAT_VERSION", "export"]
 

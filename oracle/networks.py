@@ -16,6 +16,8 @@ import json
 import re
 from importlib import resources
 
+from .case import make_case
+
 __all__ = ["DATA_FILE", "corpus", "cases"]
 
 DATA_FILE = "networks.json"
@@ -35,8 +37,6 @@ def _slug(occurrence: str) -> str:
 @functools.lru_cache(maxsize=None)
 def cases() -> tuple:
     """Every configuration of the data file as a valid case with gradients, in file order."""
-    from .cases import make_case
-
     doc = corpus()
     out = []
     for record in doc["layers"]:

@@ -22,7 +22,8 @@ from hypothesis import assume, strategies as st
 from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
 
-from .cases import SHAPE_MODES, NoInputShape, draw_array, input_shape_for, mutations
+from .cases import SHAPE_MODES, NoInputShape, input_shape_for, mutations
+from .materialize import draw_array
 from .tolerance import unit_roundoff
 from . import training_factors
 
@@ -118,7 +119,7 @@ def configs(draw, layer: str, *, activations: Iterable[str] | None = None,
             cfg["activation"] = act
         if draw(st.booleans()):
             cfg["use_bias"] = draw(st.booleans())
-        if draw(st.integers(0, 3)) == 0:  # initializers, regularizers, constraints (issue 11)
+        if draw(st.integers(0, 3)) == 0:  # initializers, regularizers, constraints
             cfg.update(training_factors.draw_arguments(draw, layer))
     elif fam in ("cropping", "zero_padding"):
         key = "cropping" if fam == "cropping" else "padding"

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from conv_conformance.vocabulary import DTYPES
+
 __all__ = ["FLAVOURS", "forward", "vjp", "compute_output_shape", "construct", "versions"]
 
 FLAVOURS = ("keras3", "keras2")
@@ -34,7 +36,6 @@ _KERAS2_WEIGHT_NAMES = {"DepthwiseConv1D": {"kernel": "depthwise_kernel"},
                         "DepthwiseConv2D": {"kernel": "depthwise_kernel"}}
 # Keras 3 layers whose Keras 2 counterpart takes no `data_format` (channels_last only).
 _KERAS2_NO_DATA_FORMAT = frozenset({"ZeroPadding1D", "Cropping1D", "UpSampling1D"})
-_DTYPES = ("float64", "float32", "float16", "bfloat16")
 _CACHE_SIZE = 64
 
 
@@ -70,8 +71,8 @@ def versions(flavour: str = "keras3") -> dict[str, str]:
 
 def _dtype_name(array: Any) -> str:
     name = np.asarray(array).dtype.name
-    if name not in _DTYPES:
-        raise TypeError(f"Inputs must have one of the dtypes {', '.join(_DTYPES)}. Received: dtype={name}")
+    if name not in DTYPES:
+        raise TypeError(f"Inputs must have one of the dtypes {', '.join(DTYPES)}. Received: dtype={name}")
     return name
 
 

@@ -78,16 +78,16 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.reference.activations import activate, activate_vjp
+from conv_conformance.vocabulary import DTYPES, TOLERANCE_MODES
 
 __all__ = ["SAFETY", "DTYPES", "MODES", "FALSE_ALARM", "unit_roundoff", "underflow", "gamma", "gamma_tilde", "lambda_for",
            "allowed_errors", "allowed_errors_modes"]
 
 SAFETY = 2.0
-MODES = ("rigorous", "probabilistic")
+MODES = TOLERANCE_MODES
 #: The probabilistic bound's false-alarm probability per case (all its elements together),
 #: under the model of Higham & Mary (2019): see lambda_for and docs/tolerance.md.
 FALSE_ALARM = 1e-6
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 _ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
 _LAST_AXIS = ("softmax", "log_softmax", "sparsemax", "glu")
 _COPY_FAMILIES = ("cropping", "zero_padding")

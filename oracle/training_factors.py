@@ -1,4 +1,4 @@
-"""The training-time arguments as factors of the case sets' covering arrays (issue 11).
+"""The training-time arguments as factors of the case sets' covering arrays.
 
 Each weighted layer gets one factor per argument (``kernel_initializer`` ...,
 ``activity_regularizer``, ``bias_constraint``), its values in normalized form:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig, known_config, serialized_object
+from .errors import InvalidConfig, known_config, serialized_object
 
 __all__ = ["CONSTRAINTS", "EPSILON", "normalize_constraint", "apply_constraint", "norm_axes"]
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig, known_config, serialized_object
+from .errors import InvalidConfig, known_config, serialized_object
 
 __all__ = ["INITIALIZERS", "TRUNCATION_STD", "Distribution", "normalize_initializer", "fans",
            "distribution", "sample", "orthogonal_matrix"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .shapes import InvalidConfig, known_config, serialized_object
+from .errors import InvalidConfig, known_config, serialized_object
 
 __all__ = ["REGULARIZERS", "normalize_regularizer", "penalty", "penalty_grad"]
 

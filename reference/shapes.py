@@ -25,6 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from . import training_args
+from .errors import InvalidConfig
+
 __all__ = [
     "InvalidConfig",
     "ACTIVATIONS",
@@ -47,37 +50,6 @@ __all__ = [
 ]
 
 
-class InvalidConfig(ValueError):
-    """A configuration Keras rejects.
-
-    ``argument`` names the offending argument, ``rule`` states what is
-    allowed, ``value`` is what was received.
-    """
-
-    def __init__(self, layer: str, argument: str, rule: str, value: Any):
-        self.layer, self.argument, self.rule, self.value = layer, argument, rule, value
-        super().__init__(f"{layer}: argument `{argument}` {rule}. Received: {argument}={value!r}")
-
-
-def serialized_object(layer: str, arg: str, value: Any, kind: str) -> tuple[str, Any]:
-    """``(class name as given, config)`` of a training-time argument written as a name or as
-    ``{"class_name": ..., "config": {...}}`` (``kind``: "initializer", "regularizer", "constraint")."""
-    if isinstance(value, str):
-        return value, {}
-    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
-        return value["class_name"], value.get("config") or {}
-    raise InvalidConfig(layer, arg, f"must be null, {'an' if kind[0] in 'aeiou' else 'a'} {kind} name or "
-                        "{\"class_name\": ..., \"config\": {...}}", value)
-
-
-def known_config(layer: str, arg: str, cls: str, config: Any, defaults: dict, value: Any) -> dict:
-    """``config`` checked to hold only keys of ``cls`` (whose defaults are ``defaults``)."""
-    if not isinstance(config, dict) or set(config) - set(defaults):
-        extra = sorted(set(config) - set(defaults)) if isinstance(config, dict) else config
-        raise InvalidConfig(layer, arg, f"{cls} takes the config keys {list(defaults)}; unknown: {extra}", value)
-    return config
-
-
 # Every name `keras.activations.get` resolves in Keras 3.15 and that can be
 # called with one argument (`threshold` needs two, so Keras fails on it).
 ACTIVATIONS = (
@@ -88,10 +60,6 @@ ACTIVATIONS = (
     "exponential", "soft_shrink", "hard_shrink", "softmax", "log_softmax",
     "sparsemax", "glu",
 )
-# The training-time arguments (initializers, regularizers, constraints); imported here, after
-# InvalidConfig, which it uses.
-from . import training as _training  # noqa: E402
-
 # The values `keras.ops.image.resize` accepts (TensorFlow backend).
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")
 
@@ -116,7 +84,7 @@ class Layer:
 
 
 def _family_arguments(family: str, rank: int) -> tuple[str, ...]:
-    return _layer_arguments(family, rank) + _training.training_arguments(family)
+    return _layer_arguments(family, rank) + training_args.training_arguments(family)
 
 
 def _layer_arguments(family: str, rank: int) -> tuple[str, ...]:
@@ -300,7 +268,7 @@ def _normalize_conv(layer: Layer, config: dict, out: dict) -> None:
     if not isinstance(use_bias, (bool, int)) or use_bias not in (0, 1):
         raise InvalidConfig(L, "use_bias", "must be True or False (or 1 or 0)", use_bias)
     out["use_bias"] = bool(use_bias)
-    _training.normalize_training(layer, config, out)
+    training_args.normalize_training(layer, config, out)
 
 
 # --------------------------------------------------------- padding arithmetic

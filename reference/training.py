@@ -19,103 +19,27 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import shapes
-from .constraints import apply_constraint, norm_axes, normalize_constraint
-from .initializers import Distribution, distribution, fans, normalize_initializer
-from .regularizers import normalize_regularizer, penalty, penalty_grad
-from .shapes import InvalidConfig
+from .layers import forward, vjp
+from .constraints import apply_constraint
+from .initializers import Distribution, distribution, fans
+from .regularizers import penalty, penalty_grad
+from .training_args import KINDS, PREFIXES, WEIGHT_NAMES, normalize_training, training_arguments
 
 __all__ = ["training_arguments", "weight_arguments", "weight_fans", "initializer_distributions",
            "regularization", "regularization_vjp", "constrain", "normalize_training"]
-
-_KINDS = ("initializer", "regularizer", "constraint")
-_DEFAULT_INIT = {"kernel": "GlorotUniform", "depthwise": "GlorotUniform", "pointwise": "GlorotUniform",
-                 "bias": "Zeros"}
-_PREFIXES = {"conv": ("kernel", "bias"), "conv_transpose": ("kernel", "bias"),
-             "depthwise": ("depthwise", "bias"), "separable": ("depthwise", "pointwise", "bias")}
-_WEIGHT = {"conv": {"kernel": "kernel"}, "conv_transpose": {"kernel": "kernel"},
-           "depthwise": {"depthwise": "kernel"},
-           "separable": {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel"}}
-
-
-def training_arguments(family: str) -> tuple[str, ...]:
-    """The training-time argument names of a layer family, in Keras 3's constructor order."""
-    p = _PREFIXES.get(family)
-    if p is None:
-        return ()
-    return (tuple(f"{x}_initializer" for x in p) + tuple(f"{x}_regularizer" for x in p)
-            + ("activity_regularizer",) + tuple(f"{x}_constraint" for x in p))
-
 
 def weight_arguments(spec: dict) -> dict[str, dict[str, str]]:
     """{weight name: {"initializer": argument, "regularizer": ..., "constraint": ...}} of a layer
     (bias only when use_bias)."""
     layer = shapes.layer_of(spec)
     out = {}
-    for prefix in _PREFIXES.get(layer.family, ()):
+    for prefix in PREFIXES.get(layer.family, ()):
         if prefix == "bias" and not spec["config"].get("use_bias", True):
             continue
-        name = "bias" if prefix == "bias" else _WEIGHT[layer.family][prefix]
-        out[name] = {k: f"{prefix}_{k}" for k in _KINDS}
+        name = "bias" if prefix == "bias" else WEIGHT_NAMES[layer.family][prefix]
+        out[name] = {k: f"{prefix}_{k}" for k in KINDS}
     return out
 
-
-# Defaults per argument (fresh copies made on each normalize).
-_INIT_DEFAULTS = {name: {"class_name": cls, "config": normalize_initializer("", "", cls)["config"]}
-                  for name, cls in _DEFAULT_INIT.items()}
-
-
-_MEMO: dict = {}
-
-
-def _memo(fn: Any, layer: str, arg: str, value: Any) -> Any:
-    """fn(layer, arg, value), remembered for values made of hashable scalars (normalize runs on
-    every spec the suite touches); a fresh copy each time."""
-    try:
-        key = (fn, layer, arg, value if not isinstance(value, dict) else
-               (value.get("class_name"), tuple(sorted((k, type(v).__name__, v)
-                                                      for k, v in (value.get("config") or {}).items()))))
-        hit = _MEMO.get(key)
-    except TypeError:  # a list inside (axes): not hashable
-        return fn(layer, arg, value)
-    if hit is None:
-        hit = fn(layer, arg, value)
-        if len(_MEMO) < 4096:
-            _MEMO[key] = hit
-    return {"class_name": hit["class_name"], "config": dict(hit["config"])}
-
-
-def normalize_training(layer: shapes.Layer, config: dict, out: dict) -> None:
-    """Fill ``out`` with the layer's training-time arguments, normalized (InvalidConfig if Keras
-    rejects one). An absent initializer is the layer's default (glorot_uniform, zeros for the
-    bias); an explicit null initializer is GlorotUniform (Keras's add_weight default); absent
-    regularizers and constraints are null."""
-    L = layer.name
-    for prefix in _PREFIXES.get(layer.family, ()):
-        arg = f"{prefix}_initializer"
-        if arg in config:
-            out[arg] = _memo(normalize_initializer, L, arg, config[arg])
-            if prefix == "bias" and out[arg]["class_name"] == "Orthogonal":
-                raise InvalidConfig(L, arg, "cannot be Orthogonal: it initializes weights of rank >= 2 and a "
-                                    "bias has rank 1 (Keras raises ValueError at build)", config[arg])
-        else:
-            d = _INIT_DEFAULTS[prefix]
-            out[arg] = {"class_name": d["class_name"], "config": dict(d["config"])}
-    for prefix in _PREFIXES.get(layer.family, ()) + ("activity",):
-        arg = f"{prefix}_regularizer"
-        v = config.get(arg)
-        out[arg] = None if v is None else _memo(normalize_regularizer, L, arg, v)
-    for prefix in _PREFIXES.get(layer.family, ()):
-        arg = f"{prefix}_constraint"
-        v = config.get(arg)
-        out[arg] = None if v is None else normalize_constraint(L, arg, v)
-        if out[arg] is not None and "axis" in out[arg]["config"]:
-            ndim = 1 if prefix == "bias" else layer.rank + 2
-            try:
-                norm_axes(out[arg], ndim)
-            except InvalidConfig:
-                raise InvalidConfig(L, f"{arg}.axis", f"must be distinct axes of the rank-{ndim} {prefix} weight "
-                                    f"(in [-{ndim}, {ndim - 1}]; Keras fails at the first optimizer step)",
-                                    out[arg]["config"]["axis"]) from None
 
 
 # ------------------------------------------------------------------ per-layer computations
@@ -141,8 +65,6 @@ def _regularized(nspec: dict) -> dict[str, dict]:
 def regularization(spec: dict, inputs: Any, weights: dict) -> dict[str, float]:
     """The penalties one call of the layer adds to its losses: one per regularized weight,
     under the weight's name, and "activity": regularizer(output) / batch size (0 for batch 0)."""
-    from .layers import forward
-
     nspec = shapes.normalize(spec)
     out = {w: penalty(r, weights[w]) for w, r in _regularized(nspec).items()}
     act = nspec["config"].get("activity_regularizer")
@@ -154,8 +76,6 @@ def regularization(spec: dict, inputs: Any, weights: dict) -> dict[str, float]:
 
 def activity_output_grad(spec: dict, inputs: Any, weights: dict) -> np.ndarray | None:
     """d activity penalty / d output (None without an activity regularizer)."""
-    from .layers import forward
-
     nspec = shapes.normalize(spec)
     act = nspec["config"].get("activity_regularizer")
     if not act:
@@ -166,8 +86,6 @@ def activity_output_grad(spec: dict, inputs: Any, weights: dict) -> np.ndarray |
 
 def regularization_vjp(spec: dict, inputs: Any, weights: dict) -> dict[str, np.ndarray]:
     """Gradient of the sum of :func:`regularization`'s penalties w.r.t. "inputs" and every weight."""
-    from .layers import vjp
-
     nspec = shapes.normalize(spec)
     x = np.asarray(inputs, dtype=np.float64)
     g = activity_output_grad(nspec, x, weights)

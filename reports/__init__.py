@@ -16,8 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-# One vocabulary for the whole suite (categories, verdicts by severity): the harness's.
-from conv_conformance.conformance.scoring import CATEGORIES, FAILING, VERDICTS, worst_verdict
+from conv_conformance import _compat
+from conv_conformance.conformance.environment import DECIDING, flatten
+from conv_conformance.vocabulary import CATEGORIES, FAILING, VERDICTS, worst_verdict
+
+_compat.alias_top_level(__name__)
 
 __all__ = [
     "CATEGORIES",
@@ -193,8 +196,6 @@ def environment_line(report: dict) -> str:
 def environment_differences(base: dict, new: dict) -> list[tuple[str, str, str]]:
     """``(field, baseline value, new value)`` for every deciding environment field
     (conformance.environment.DECIDING, and each adapter fact) that differs between two runs."""
-    from conv_conformance.conformance.environment import DECIDING, flatten
-
     b, n = flatten(base.get("environment") or {}), flatten(new.get("environment") or {})
     if not b or not n:
         return []

@@ -21,6 +21,8 @@ import jinja2
 from conv_conformance.conformance.environment import flatten
 
 from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+from conv_conformance.oracle.case import make_case
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE
 
 from . import CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real
 from .clusters import Cluster, arguments, clusters
@@ -98,8 +100,6 @@ def _case_json(case: dict) -> dict | None:
     if "seed" in case and "gradient" in case:
         return {**record, "seed": case["seed"], "gradient": case["gradient"]}
     try:
-        from conv_conformance.oracle.cases import make_case
-
         rebuilt = make_case(case["spec"], case["input_shape"], case["kind"])
     except Exception:  # a spec the oracle cannot rebuild: the script rebuilds it itself
         return None
@@ -112,6 +112,7 @@ def reproducer(report: dict, case: dict) -> str:
     ``forward`` call so a raised exception shows its traceback."""
     adapter = report["adapter"].get("target") or report["adapter"]["name"]
     dtype = case["dtype"]
+    mode = report.get("tolerance") or DEFAULT_TOLERANCE
     found = _case_json(case)
     if found is not None:
         build = ["from conv_conformance.oracle.cases import Case, materialize", "",
@@ -124,10 +125,11 @@ def reproducer(report: dict, case: dict) -> str:
     return "\n".join([
         f"# Reproduce case {case['id']} ({case['layer']}, {dtype}) with adapter {adapter!r}.",
         "# Run where conv-conformance is installed and the adapter is importable.",
-        "from conv_conformance.conformance.scoring import cast, check",
+        "from conv_conformance.conformance.calls import cast",
+        "from conv_conformance.conformance.scoring import check",
         "from conv_conformance.conformance.registry import load_adapter",
         *build,
-        f"m = materialize(case, {dtype!r})",
+        f"m = materialize(case, {dtype!r}, {mode!r})",
         f"adapter = load_adapter({adapter!r})",
         f"result = check(adapter, case, m, {dtype!r})",
         "print(result.verdicts)",

@@ -10,6 +10,7 @@ import numpy as np
 
 from conv_conformance.conformance.levels import DTYPES, declare
 from conv_conformance.oracle import tf_layers
+from conv_conformance.oracle import tf_training
 
 from ._geometry import plain_float
 
@@ -41,29 +42,21 @@ class KerasAdapter:
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
         return {k: plain_float(v) for k, v in tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}
 
-    # training-time arguments (issue 11), through Keras itself: conv_conformance.oracle.tf_training
+    # training-time arguments, through Keras itself: conv_conformance.oracle.tf_training
     def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
         """The weights Keras builds the layer with (float32), every initializer seeded with `seed`."""
-        from conv_conformance.oracle import tf_training
-
         return tf_training.initialize(spec, input_shape, seed, flavour=self.flavour)
 
     def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
         """layer.losses after one call, by weight name and "activity"."""
-        from conv_conformance.oracle import tf_training
-
         return tf_training.regularization(spec, inputs, weights, flavour=self.flavour)
 
     def regularization_vjp(self, spec: dict, inputs: np.ndarray,
                            weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Gradient of sum(layer.losses) by the inputs and every weight (tf.GradientTape)."""
-        from conv_conformance.oracle import tf_training
-
         return {k: plain_float(v) for k, v in
                 tf_training.regularization_vjp(spec, inputs, weights, flavour=self.flavour).items()}
 
     def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each weight through the layer's own constraint object, as an optimizer step applies it."""
-        from conv_conformance.oracle import tf_training
-
         return {k: plain_float(v) for k, v in tf_training.constrain(spec, weights, flavour=self.flavour).items()}

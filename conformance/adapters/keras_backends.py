@@ -207,7 +207,7 @@ class KerasJaxAdapter(_KerasBackendAdapter):
         """Every `*_initializer` of the deserialized layer (Keras has parsed and checked them) replaced
         by one that returns NumPy zeros (ml_dtypes for bfloat16): the weights are assigned before any
         call, so drawn values are never used, and on JAX each eager draw compiles new executables per
-        shape (0.6 s per layer, two thirds of a keras-jax case: 30 standard cases took 44 s, now 16 s)."""
+        shape (about 0.6 s per layer, which would be two thirds of a keras-jax case's time)."""
         unused = _unused_initializer(self.keras)
         for attr in [a for a in vars(layer) if a.endswith("_initializer")]:
             if getattr(layer, attr) is not None:

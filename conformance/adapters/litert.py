@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from conv_conformance.conformance import Unsupported
+from conv_conformance.oracle import tf_layers
 
-from .onnxruntime import _fingerprint
+from .onnxruntime import fingerprint
 
 __all__ = ["LiteRtAdapter", "LiteRtNoXnnpackAdapter"]
 
@@ -48,8 +49,6 @@ class LiteRtAdapter:
     def __init__(self) -> None:
         import absl.logging
         from ai_edge_litert import interpreter
-
-        from conv_conformance.oracle import tf_layers
 
         # the converter warns on every call that from_concrete_functions without a trackable object is
         # deprecated; with one it keeps the variables as resources the interpreter leaves uninitialized
@@ -109,7 +108,7 @@ class LiteRtAdapter:
         if dtype != "float32":
             raise Unsupported(f"litert scores float32 only (the TFLite converter emits float32 models); "
                               f"received {dtype}")
-        key = _fingerprint(spec, inputs, weights)
+        key = fingerprint(spec, inputs, weights)
         it = self._models.get(key)
         if it is None:
             model = self._convert(spec, inputs, weights)

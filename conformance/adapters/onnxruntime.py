@@ -26,7 +26,7 @@ from . import onnx_graph
 __all__ = ["OnnxRuntimeAdapter", "OnnxRuntimeNoOptAdapter"]
 
 
-def _fingerprint(spec: dict, inputs: np.ndarray, weights: dict) -> str:
+def fingerprint(spec: dict, inputs: np.ndarray, weights: dict) -> str:
     """A digest of the spec, the input shape/dtype and the weights' bytes (the model depends on nothing else)."""
     import json
 
@@ -76,7 +76,7 @@ class OnnxRuntimeAdapter:
         return options
 
     def _session(self, spec: dict, inputs: np.ndarray, weights: dict) -> Any:
-        key = _fingerprint(spec, inputs, weights)
+        key = fingerprint(spec, inputs, weights)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         dtype = np.asarray(inputs).dtype.name

@@ -25,7 +25,7 @@ import numpy as np
 from conv_conformance.conformance import Unsupported
 
 from . import onnx_graph
-from .onnxruntime import _fingerprint
+from .onnxruntime import fingerprint
 
 __all__ = ["OpenVinoAdapter"]
 
@@ -85,7 +85,7 @@ class OpenVinoAdapter:
 
     def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """The layer's output computed by OpenVINO's CPU plugin at the case's precision."""
-        key = _fingerprint(spec, inputs, weights)
+        key = fingerprint(spec, inputs, weights)
         if self._last is None or self._last[0] != key:
             self._last = (key, self._compile(spec, inputs, weights))
         result = self._last[1]([np.ascontiguousarray(inputs)])

@@ -30,7 +30,7 @@ class ReferenceAdapter:
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
 
-    # training-time arguments (issue 11)
+    # training-time arguments
     def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
         """Each weight drawn by reference.sample (NumPy Generator seeded with [seed, weight index])."""
         nspec = reference.normalize(spec)

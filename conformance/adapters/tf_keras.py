@@ -51,7 +51,7 @@ class TfKerasAdapter(KerasAdapter):
         self._check(spec)
         return super().vjp(spec, inputs, weights, output_grad)
 
-    # training-time arguments (issue 11): Keras 2 builds the same layer, so it declines the same specs
+    # training-time arguments: Keras 2 builds the same layer, so it declines the same specs
     def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
         """The weights Keras 2 builds the layer with, every initializer seeded with `seed`."""
         self._check_training(spec)

@@ -32,6 +32,7 @@ from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 from conv_conformance.conformance.levels import declare
 from . import _geometry
+from . import torch_training
 
 __all__ = ["TorchAdapter"]
 
@@ -257,17 +258,13 @@ class TorchAdapter:
         return {n: _to_numpy(torch.zeros_like(s) if d is None else d)
                 for n, s, d in zip(names, sources, grads)}
 
-    # training-time arguments (issue 11): torch.nn.init and torch ops with Keras's fans (torch_training)
+    # training-time arguments: torch.nn.init and torch ops with Keras's fans (torch_training)
     def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
         """The weights drawn by torch.nn.init with Keras's fans and laws (float32)."""
-        from . import torch_training
-
         return torch_training.initialize(spec, input_shape, seed)
 
     def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
         """Keras's penalties of one call, in torch ops."""
-        from . import torch_training
-
         torch, _ = _torch()
         with torch.no_grad():
             y, _, w = self._run(spec, inputs, weights, requires_grad=False)
@@ -276,8 +273,6 @@ class TorchAdapter:
     def regularization_vjp(self, spec: dict, inputs: np.ndarray,
                            weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Gradient of the sum of the penalties (torch.autograd)."""
-        from . import torch_training
-
         torch, _ = _torch()
         y, x, w = self._run(spec, inputs, weights, requires_grad=True)
         terms = list(torch_training.penalties(torch, spec, y, w).values())
@@ -290,8 +285,6 @@ class TorchAdapter:
 
     def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Keras's constraint formulas in torch ops."""
-        from . import torch_training
-
         torch, _ = _torch()
         nspec = reference.normalize(spec)
         cfg = nspec["config"]

@@ -1,7 +1,7 @@
 """The shipped framework adapters (keras, tf-keras, torch, jax) against the reference.
 
 Every value is compared with ``reference.forward`` / ``reference.vjp`` through
-the harness's one comparison routine (``conformance.scoring.score``) with
+the harness's one comparison routine (``conformance.compare.score``) with
 the allowed error of ``oracle.tolerance.allowed_errors``: rounding in the
 case's dtype and nothing else. Inputs are drawn in the case dtype, so the
 reference sees exactly what the adapter sees.
@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
-from conv_conformance.conformance.scoring import cast, score
+from conv_conformance.conformance.calls import cast
+from conv_conformance.conformance.compare import score
 from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,

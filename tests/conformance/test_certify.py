@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conv_conformance.conformance import certify as certify_mod
-from conv_conformance.conformance.cli import main
+from conv_conformance.cli import main
 from conv_conformance.oracle.cases import case_set
 
 DECLARED = "tests.conformance.fixtures.declared"
@@ -203,12 +203,23 @@ def test_an_inflated_claim_is_caught(bundle):
     assert "statement consistent with the records" in failed(bundle)
 
 
-def test_a_foreign_command_line_is_caught(bundle):
+@pytest.mark.parametrize("edit", [
+    lambda options: options | {"skip_checks": True},         # an option certify does not have
+    lambda options: options | {"adapter": "someone-else"},   # not the adapter the report names
+    lambda options: options | {"tolerance": "probabilistic"},  # not the mode the report records
+])
+def test_foreign_certify_options_are_caught(bundle, edit):
     command = _read(bundle, "command.json")
-    command["argv"] = command["argv"] + ["--skip-checks"]
+    command["options"] = edit(command["options"])
     _write(bundle, "command.json", command)
     reseal(bundle)
-    assert "command line" in failed(bundle)
+    assert "certify options" in failed(bundle)
+
+
+def test_the_options_are_stored_as_data(bundle):
+    options = _read(bundle, "command.json")["options"]
+    assert options["profile"] == "smoke" and options["tolerance"] == "rigorous"
+    assert _read(bundle, "report.json")["tolerance"] == "rigorous"
 
 
 def test_a_waived_verdict_without_a_waiver_is_caught(bundle):

@@ -13,7 +13,7 @@ import pytest
 
 from conv_conformance import reference
 from conv_conformance.conformance import registry
-from conv_conformance.conformance.cli import build_parser, main
+from conv_conformance.cli import build_parser, main
 from conv_conformance.oracle.cases import case_set, corpus_id
 from tests.conformance.conftest import BROKEN
 
@@ -99,7 +99,7 @@ def test_unknown_layer_lists_the_valid_ones(capsys):
 
 
 def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report):
-    code = "import sys; from conv_conformance.conformance.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from conv_conformance.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", code, "run", "--adapter", f"{BROKEN}:Hangs",
                              "--layers", "ZeroPadding1D,Cropping1D", "--out", str(tmp_path)],

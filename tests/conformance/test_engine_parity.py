@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conv_conformance.conformance.cli import main as cli_main
+from conv_conformance.cli import main as cli_main
 from conv_conformance.oracle.cases import case_set
 
 pytest_plugins = ["pytester"]

@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from conv_conformance.conformance import environment
-from conv_conformance.conformance.cli import main
-from conv_conformance.conformance.scoring import check, summarize_exception
+from conv_conformance.cli import main
+from conv_conformance.conformance.calls import summarize_exception
+from conv_conformance.conformance.scoring import check
 from conv_conformance.oracle.cases import materialize
 from tests.conformance.conftest import BROKEN
 from tests.conformance.fixtures import broken
@@ -83,7 +84,7 @@ def test_compare_cli_prints_the_warning(tmp_path, capsys):
     base["environment"]["tensorflow"] = {"version": "2.21.0", "onednn": "True"}
     for name, report in (("base.json", base), ("new.json", new)):
         (tmp_path / name).write_text(json.dumps(report))
-    from conv_conformance.reports.cli import main as reports_main
+    from conv_conformance.cli import main as reports_main
 
     capsys.readouterr()
     assert reports_main(["compare", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 0

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from conv_conformance.conformance.runner import WorkerStartError, run
-from conv_conformance.conformance.scoring import CaseResult, check
+from conv_conformance.conformance.record import CaseResult
+from conv_conformance.conformance.scoring import check
 from conv_conformance.oracle.cases import case_set, materialize
 from tests.conformance.fixtures import faults
 

@@ -9,10 +9,11 @@ import types
 import numpy as np
 import pytest
 
-from conv_conformance.conformance.cli import main
+from conv_conformance.cli import main
 from conv_conformance.conformance.levels import (DeclarationError, LevelTally, case_features, declare,
                                                  optional_features, parse_declaration)
-from conv_conformance.conformance.scoring import FAILING, VERDICTS, check
+from conv_conformance.conformance.scoring import check
+from conv_conformance.vocabulary import FAILING, VERDICTS
 from conv_conformance.oracle.cases import case_set, materialize
 from tests.conformance.fixtures import declared
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conv_conformance.conformance.cli import main as cli_main
-from conv_conformance.conformance.pytest_report import decode, encode
-from conv_conformance.conformance.scoring import CaseResult
+from conv_conformance.cli import main as cli_main
+from conv_conformance.conformance.pytest_plugin.worker import decode, encode
+from conv_conformance.conformance.record import CaseResult
 from conv_conformance.oracle.cases import case_set, corpus_id
 from tests.conformance.conftest import BROKEN
 

@@ -40,7 +40,7 @@ def finish(self, **kwargs):  # the patches hold from the final write on
     return real_finish(self, **kwargs)
 
 report.ReportWriter.finish = finish
-from conv_conformance.reports.cli import main
+from conv_conformance.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 

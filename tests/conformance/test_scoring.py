@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from conv_conformance import reference
-from conv_conformance.conformance.scoring import CaseResult, check, describe_call, score, worst_verdict
+from conv_conformance.conformance.calls import describe_call
+from conv_conformance.conformance.compare import score
+from conv_conformance.conformance.record import CaseResult
+from conv_conformance.conformance.scoring import check
+from conv_conformance.vocabulary import worst_verdict
 from conv_conformance.conformance import training
 from conv_conformance.conformance.adapters.reference import ReferenceAdapter
 from tests.conformance.fixtures import broken
@@ -238,6 +242,6 @@ def test_invalid_case_error_behaviour(invalid):
 
 def test_case_result_categories():
     assert CaseResult.categories_of(_Case("a", "Conv1D", {}, (1,), gradient=False)) == ("shape", "output") \
-        + training.CATEGORIES  # a weighted layer (issue 11)
+        + training.CATEGORIES  # a weighted layer
     assert CaseResult.categories_of(_Case("a", "Cropping1D", {}, (1,), gradient=False)) == ("shape", "output")
     assert CaseResult.categories_of(_Case("a", "Conv1D", {}, (1,), kind="invalid")) == ("error_behaviour",)

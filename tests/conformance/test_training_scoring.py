@@ -1,4 +1,4 @@
-"""The initializer, regularizer and constraint categories (conformance.training, issue 11):
+"""The initializer, regularizer and constraint categories (conformance.training):
 the reference passes, the false-alarm rate is what is stated, and each known way of getting
 them wrong is caught."""
 from __future__ import annotations

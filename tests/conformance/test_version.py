@@ -11,7 +11,7 @@ import numpy as np
 from conv_conformance.conformance import cli
 from conv_conformance.conformance.version import framework_versions, version_lines
 from conv_conformance.oracle.cases import case_set, corpus_id
-from conv_conformance.reports.cli import main
+from conv_conformance.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from conv_conformance.conformance.cli import main
-from conv_conformance.conformance.scoring import CaseResult
+from conv_conformance.cli import main
+from conv_conformance.conformance.record import CaseResult
 from conv_conformance.conformance.waivers import WaiverError, WaiverSet, load, parse
 
 DECLARED = "tests.conformance.fixtures.declared"

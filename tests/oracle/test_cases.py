@@ -12,7 +12,7 @@ from conv_conformance import reference
 from conv_conformance.oracle import cases
 
 # Pinned deliberately: a change to the generator or to reference.shapes changes these.
-# (issue 11: the training-time arguments became factors and spec keys: smoke 125 -> 146, standard 1570 -> 1988)
+# The training-time arguments are factors and spec keys too, so a change to oracle.training_factors changes them.
 CORPUS_IDS = {"smoke": "b07bd6c82176b3df", "standard": "9fa68abd3024db6b", "exhaustive": "467a1b0a35e01d23",
               "networks": "f54881cc7ed91538"}
 

@@ -152,7 +152,7 @@ def test_absurd_shapes_are_refused_before_allocation_and_the_limit_can_be_raised
                                      b"[" * 100000, b"{\"schema_version\": 1}", b"null"])
 @pytest.mark.parametrize("command", ["report", "compare", "scoreboard"])
 def test_report_commands_refuse_malformed_reports_with_one_line(tmp_path, content, command, capsys):
-    from conv_conformance.reports.cli import main
+    from conv_conformance.cli import main
 
     bad = tmp_path / "report.json"
     bad.write_bytes(content)
@@ -165,7 +165,7 @@ def test_report_commands_refuse_malformed_reports_with_one_line(tmp_path, conten
 
 
 def test_debug_shows_the_exception_instead_of_one_line(tmp_path, capsys):
-    from conv_conformance.reports.cli import main
+    from conv_conformance.cli import main
 
     bad = tmp_path / "report.json"
     bad.write_bytes(b"[" * 100000)  # json.loads raises RecursionError, which no command expects
@@ -187,7 +187,7 @@ def test_console_script_refuses_a_cut_report_with_one_line(tmp_path):
 # ------------------------------------------------------------ run --cases DIR
 
 def test_run_on_an_exported_corpus_gives_the_verdicts_of_the_profile(exported, tmp_path, capsys):
-    from conv_conformance.conformance.cli import main
+    from conv_conformance.cli import main
 
     wrong = "tests.conformance.fixtures.broken:WrongValues"
     assert main(["run", "--adapter", wrong, "--cases", str(exported), "--out", str(tmp_path / "a")]) == 1
@@ -199,7 +199,7 @@ def test_run_on_an_exported_corpus_gives_the_verdicts_of_the_profile(exported, t
 
 
 def test_run_on_a_hostile_corpus_is_a_usage_error(exported, tmp_path, capsys):
-    from conv_conformance.conformance.cli import main
+    from conv_conformance.cli import main
 
     entry = _first_valid(_index(exported))
     (exported / entry["files"]["inputs"]).write_bytes(b"\x93NUMPY")

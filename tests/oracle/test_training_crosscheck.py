@@ -1,5 +1,5 @@
 """The reference's training-time arguments cross-checked against tf.keras (Keras 3) and tf-keras
-(Keras 2), by Hypothesis, and every known difference between them pinned (issue 11).
+(Keras 2), by Hypothesis, and every known difference between them pinned.
 
 The cross-check scores Keras through the suite's own categories (conformance.training) at
 float64: penalties, their gradients and constrained weights within the derived bounds, and

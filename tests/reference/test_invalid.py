@@ -87,7 +87,7 @@ def test_normalize_fills_every_default_and_lowercases():
     assert spec == {"class_name": "Conv1D", "config": {
         "filters": 2, "kernel_size": [3], "strides": [1], "padding": "same", "data_format": "channels_last",
         "dilation_rate": [1], "groups": 1, "activation": "linear", "use_bias": True,
-        # training-time arguments: Keras 3's serialization, defaults explicit (issue 11)
+        # training-time arguments: Keras 3's serialization, defaults explicit
         "kernel_initializer": {"class_name": "GlorotUniform",
                                "config": {"seed": None, "input_axes": None, "output_axes": None}},
         "bias_initializer": {"class_name": "Zeros", "config": {}},

@@ -1,4 +1,4 @@
-"""The reference's training-time arguments: hand-computed values and properties (issue 11)."""
+"""The reference's training-time arguments: hand-computed values and properties."""
 from __future__ import annotations
 
 import math

@@ -26,7 +26,14 @@ that pytest-timeout stops is a ``timeout``; a case whose xdist worker dies is a
 ``crash``. A run that scores only part of the case set (``-k``, ``-x``,
 Ctrl-C) is written as interrupted, so it never claims conformance.
 
+``--conv-tolerance rigorous|probabilistic`` picks the allowed error as ``run --tolerance``
+does; the report records it.
+
 Fixtures: ``conv_adapter`` (the loaded adapter, session scope), ``conv_dtype``.
+
+The plugin is wired in one direction, as pytest-xdist's is: this module (options, items,
+fixtures) -> :mod:`.controller` (the report, in the controlling process) and :mod:`.worker`
+(scoring, in the process that runs an item).
 """
 from __future__ import annotations
 
@@ -35,18 +42,27 @@ from typing import Any
 
 import pytest
 
-_PROFILES = ("smoke", "standard", "exhaustive", "networks")
-_DTYPES = ("float32", "float64", "float16", "bfloat16")
-_ADAPTER = pytest.StashKey[Any]()
+from conv_conformance.oracle.cases import case_set
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES, FAILING, PROFILES, TOLERANCE_MODES
+
+from ..registry import AdapterNotFound, resolve
+from ..session import UsageError, check_layers, load_waivers
+from . import worker
+from .controller import ReportCollector
+
 _COLLECTOR = "conv-conformance"
+_WAIVERS = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conv-conformance", "conformance of convolutional layers (conv-conformance)")
     group.addoption("--conv-adapter", metavar="NAME|module:attr", default=None,
                     help="run the conformance case set against this adapter")
-    group.addoption("--conv-profile", choices=_PROFILES, default="smoke", help="case set (default: smoke)")
-    group.addoption("--conv-dtype", choices=_DTYPES, default="float32", help="array dtype (default: float32)")
+    group.addoption("--conv-profile", choices=PROFILES, default="smoke", help="case set (default: smoke)")
+    group.addoption("--conv-dtype", choices=DTYPES, default="float32", help="array dtype (default: float32)")
+    group.addoption("--conv-tolerance", choices=TOLERANCE_MODES, default=DEFAULT_TOLERANCE,
+                    help="allowed error per element, as `conv-conformance run --tolerance` "
+                         f"(default: {DEFAULT_TOLERANCE}; docs/tolerance.md)")
     group.addoption("--conv-layers", metavar="Conv2D,...", default=None,
                     help="only these layer classes (comma-separated)")
     group.addoption("--conv-report", metavar="DIR", default=None,
@@ -60,68 +76,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conv_case: a conformance case added by --conv-adapter")
     name = config.getoption("conv_adapter")
-    if name:
-        from .registry import AdapterNotFound, resolve
-
-        try:
-            resolve(name)
-        except AdapterNotFound as exc:
-            raise pytest.UsageError(f"--conv-adapter: {exc}") from exc
-        _layers(config)
-        config.pluginmanager.register(_CaseSet(config), "conv-conformance-cases")
-        if config.getoption("conv_report") and not hasattr(config, "workerinput"):
-            from .pytest_report import ReportCollector
-
-            config.pluginmanager.register(ReportCollector(config), "conv-conformance-report")
-    else:
+    if not name:
         for option in ("conv_report", "conv_waivers"):
             if config.getoption(option):
                 flag = "--" + option.replace("_", "-")
                 raise pytest.UsageError(f"{flag} needs --conv-adapter (the adapter whose cases it is for); "
                                         f"got {flag} {config.getoption(option)!r} alone")
-    if name and config.getoption("conv_waivers"):
-        from .cli import UsageError, load_waivers
-
-        try:
-            config.stash[_WAIVERS] = load_waivers(config.getoption("conv_waivers"))
-        except UsageError as exc:
-            raise pytest.UsageError(f"--conv-waivers: {str(exc).replace('Argument `--waivers`: ', '')}") from exc
-
-
-_WAIVERS = pytest.StashKey[Any]()
-_WAIVERS_BOUND = pytest.StashKey[bool]()
-
-
-def waive(config: pytest.Config, result: Any) -> None:
-    """Apply the --conv-waivers waivers to ``result``, bound (once per process) to the adapter loaded
-    here, its versions and environment, and the run's dtype, as `conv-conformance run` binds them."""
-    waivers = config.stash.get(_WAIVERS, None)
-    if waivers is None:
         return
-    if not config.stash.get(_WAIVERS_BOUND, False):
-        from .environment import detect
-        from .registry import adapter_environment, adapter_name, adapter_versions
-
-        adapter = _adapter(config)
-        waivers.bind({"name": adapter_name(adapter, config.getoption("conv_adapter")),
-                      "versions": adapter_versions(adapter)},
-                     detect(adapter_environment(adapter)), config.getoption("conv_dtype"))
-        config.stash[_WAIVERS_BOUND] = True
-    waivers.apply(result)
+    try:
+        resolve(name)
+    except AdapterNotFound as exc:
+        raise pytest.UsageError(f"--conv-adapter: {exc}") from exc
+    cases = case_set(config.getoption("conv_profile"), layers=_layers(config))
+    try:
+        waivers = load_waivers(config.getoption("conv_waivers"))
+    except UsageError as exc:
+        raise pytest.UsageError(f"--conv-waivers: {str(exc).replace('Argument `--waivers`: ', '')}") from exc
+    config.stash[_WAIVERS] = waivers
+    config.pluginmanager.register(_CaseSet(cases), "conv-conformance-cases")
+    if config.getoption("conv_report") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportCollector(config, cases, _COLLECTOR, waivers), "conv-conformance-report")
 
 
 class _CaseSet:
     """Adds the case set to the collected items (before -k/-m deselection)."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
+    def __init__(self, cases: list[Any]) -> None:
+        self.cases = cases
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        from conv_conformance.oracle.cases import case_set
-
-        cases = case_set(config.getoption("conv_profile"), layers=_layers(config))
+        cases = self.cases
         parent = _Cases.from_parent(session, name=_COLLECTOR, nodeid=_COLLECTOR)
         added = [CaseItem.from_parent(parent, name=case.id, case=case) for case in cases]
         items.extend(added)
@@ -131,8 +117,6 @@ class _CaseSet:
 
 def _layers(config: pytest.Config) -> list[str] | None:
     """The --conv-layers list, checked against the layers the suite covers."""
-    from .cli import UsageError, check_layers
-
     text = config.getoption("conv_layers")
     try:
         return check_layers([s.strip() for s in text.split(",") if s.strip()]) if text else None
@@ -164,14 +148,8 @@ class CaseItem(pytest.Item):
         self.add_marker("conv_case")
 
     def runtest(self) -> None:
-        from conv_conformance.oracle.cases import materialize
-
-        from .scoring import FAILING, check
-
-        dtype = self.config.getoption("conv_dtype")
         self.conv_result = None  # a rerun of this item must not report the previous run's record
-        result = check(_adapter(self.config), self.case, materialize(self.case, dtype), dtype)
-        waive(self.config, result)
+        result = worker.score(self.config, self.case, self.config.stash.get(_WAIVERS, None))
         self.conv_result = result  # for --conv-report (pytest_runtest_makereport below)
         self.user_properties.append(("verdicts", json.dumps(result.verdicts)))
         if result.verdict in FAILING:
@@ -194,29 +172,11 @@ class CaseItem(pytest.Item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
-    """With --conv-report: attach the case's record to its call-phase report (see pytest_report)."""
+    """With --conv-report: attach the case's record to its call-phase report (.worker.attach)."""
     report = yield
     if isinstance(item, CaseItem) and report.when == "call" and item.config.getoption("conv_report"):
-        from .pytest_report import attach
-
-        attach(report, item, call, _ADAPTER_INFO)
+        worker.attach(report, item, call)
     return report
-
-
-_ADAPTER_INFO = pytest.StashKey[Any]()
-
-
-def _adapter(config: pytest.Config) -> Any:
-    """The --conv-adapter adapter, loaded once per process."""
-    if _ADAPTER not in config.stash:
-        from .registry import load_adapter
-
-        config.stash[_ADAPTER] = load_adapter(config.getoption("conv_adapter"))
-        if config.getoption("conv_report"):
-            from .pytest_report import adapter_info
-
-            config.stash[_ADAPTER_INFO] = adapter_info(config.stash[_ADAPTER], config.getoption("conv_adapter"))
-    return config.stash[_ADAPTER]
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +184,7 @@ def conv_adapter(pytestconfig: pytest.Config) -> Any:
     """The adapter named by --conv-adapter (the test is skipped without it)."""
     if not pytestconfig.getoption("conv_adapter"):
         pytest.skip("no --conv-adapter given")
-    return _adapter(pytestconfig)
+    return worker.adapter(pytestconfig)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,565 @@
+"""The ``conv-conformance`` command line: the only place that parses arguments.
+
+Commands: ``run``, ``list-adapters``, ``explore``, ``export``, ``certify``, ``verify``,
+``report``, ``scoreboard``, ``compare``. Each is a thin front end: ``run``, ``certify`` and
+``explore`` score through one :class:`conformance.session.Session`; the renderers live in
+:mod:`reports`. Every command returns an exit status: 0 for success (``run``, ``certify``: the
+adapter is conformant), 1 when ``run``, ``certify`` or ``explore`` finds non-conformance (or
+``verify`` a bundle that does not verify, ``compare`` a regression), 2 for a usage error,
+130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tqdm import tqdm
+
+from conv_conformance.conformance import resume as resuming
+from conv_conformance.conformance.certify import CertifyOptions, certify, verification_report, verify
+from conv_conformance.conformance.explore import explore, reproducer
+from conv_conformance.conformance.levels import coverage_line
+from conv_conformance.conformance.registry import GROUP, AdapterError, list_adapters, resolve
+from conv_conformance.conformance.report import ReportWriter
+from conv_conformance.conformance.resume import ResumeError, load_run
+from conv_conformance.conformance.runner import WorkerStartError
+from conv_conformance.conformance.session import RunConfig, Session, UsageError, check_layers, load_waivers
+from conv_conformance.conformance.version import version_lines
+from conv_conformance.oracle import corpus
+from conv_conformance.oracle.case import corpus_id
+from conv_conformance.oracle.cases import case_set
+from conv_conformance.oracle.export import export
+from conv_conformance.reports import ReportError, compare, html, junit, load, markdown, scoreboard
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES, PROFILES, TOLERANCE_MODES
+
+__all__ = ["build_parser", "main", "dispatch", "UsageError", "FORMATS"]
+
+#: The --dtype choices, the core dtype first.
+_DTYPE_CHOICES = ("float32", *(d for d in DTYPES if d != "float32"))
+FORMATS = ("junit", "markdown", "html")
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn UsageError (and the registry's lookup errors) into a message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (UsageError, AdapterError) as exc:
+            print(f"conv-conformance {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper
+
+
+def _int_at_least(minimum: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum`` (``why`` says what the bound means)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}{why}, got {text!r}")
+        return value
+
+    return parse
+
+
+_non_negative_int = _int_at_least(0)
+_positive_int = _int_at_least(1)
+_repeat_count = _int_at_least(2, " (calls compared per case)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _layer_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+class _Version(argparse.Action):
+    """--version: conformance.version.version_lines, printed as they are computed; exit 0."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        for line in version_lines(PROFILES):
+            print(line, flush=True)
+        parser.exit(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command; each command sets ``func`` (returns an exit status)."""
+    parser = argparse.ArgumentParser(
+        prog="conv-conformance",
+        description="Conformance suite for convolutional layers with Keras semantics.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of its one-line summary")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the suite version, the corpus id of each profile and the "
+                             "framework versions installed, and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="score an adapter on a case set and write report.json",
+                         description="Score an adapter on a case set; exit 0 when conformant, 1 when not.")
+    run.add_argument("--adapter", default=None, metavar="NAME|module:attr",
+                     help="a registered adapter name (see list-adapters) or module:attr (required "
+                          "unless --resume)")
+    run.add_argument("--profile", default="smoke", choices=PROFILES, help="case set (default: smoke)")
+    run.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...",
+                     help="only these layer classes (comma-separated)")
+    run.add_argument("--dtype", default="float32", choices=_DTYPE_CHOICES, help="dtype of the arrays (default: float32)")
+    run.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default: 1)")
+    run.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                     help="per-case time limit (default: 60)")
+    run.add_argument("--cases-per-worker", type=_non_negative_int, default=None, metavar="N",
+                     help="replace a worker by a fresh process after N cases, so memory a framework keeps "
+                          "per case cannot grow with the run (default: the adapter's `cases_per_worker` "
+                          "attribute, else never; 0: never)")
+    run.add_argument("--threads-per-job", type=_positive_int, default=1, metavar="N",
+                     help="threads each worker's numerical libraries may use (OpenMP/oneDNN, BLAS, "
+                          "TensorFlow, XLA; default: 1, so results do not depend on --jobs)")
+    run.add_argument("--repeat", type=_repeat_count, default=0, metavar="K",
+                     help="call every forward and vjp K times and score their bitwise equality as the "
+                          "`determinism` category (K >= 2; default: off)")
+    run.add_argument("--tolerance", default=None, choices=TOLERANCE_MODES,
+                     help="allowed error per element: 'rigorous' (a forward error bound for every summation "
+                          "order) or 'probabilistic' (Higham & Mary's lambda*sqrt(n)*u, false-alarm "
+                          "probability 1e-6 per case); default: rigorous (see docs/tolerance.md)")
+    run.add_argument("--out", default="conformance-report", metavar="DIR",
+                     help="directory for report.json (default: conformance-report)")
+    run.add_argument("--waivers", default=None, metavar="FILE",
+                     help="waiver file (TOML or JSON; docs/certification.md): failing cases it covers "
+                          "are reported `waived`")
+    run.add_argument("--resume", default=None, metavar="DIR",
+                     help="finish a killed or interrupted run in DIR: only the cases it has no record "
+                          "of are scored, with the options it was started with (DIR/run.json)")
+    run.add_argument("--cases", default=None, metavar="DIR",
+                     help="score the cases of an exported corpus (`conv-conformance export`, or a third "
+                          "party's in that layout) instead of --profile; its dtype is the run's. Everything "
+                          "in DIR is checked first (oracle.corpus): a bad file is a usage error")
+    run.add_argument("--max-elements", type=_positive_int, default=None, metavar="N",
+                     help="with --cases: the most array elements one case may hold (default: 2**28)")
+    run.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MiB",
+                     help="cap each worker's address space once its adapter has loaded (RLIMIT_AS); a "
+                          "case that exceeds it is a crash labelled with the limit (default: none)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show what the adapter printed while loading and during each case (default: "
+                          "kept in the report's per-case `output` only)")
+    run.set_defaults(func=_guarded(_run))
+
+    lst = sub.add_parser("list-adapters", help="list registered adapters and whether they import")
+    lst.set_defaults(func=_guarded(_list_adapters))
+
+    exp = sub.add_parser("explore", help="search beyond the case sets with Hypothesis and shrink failures",
+                         description="Draw valid configurations with Hypothesis, score the adapter "
+                                     "in a worker process (hangs and crashes are findings too), shrink "
+                                     "each failure and print a reproducer.")
+    exp.add_argument("--adapter", required=True, metavar="NAME|module:attr")
+    exp.add_argument("--max-examples", type=_positive_int, default=100, metavar="N")
+    exp.add_argument("--layers", type=_layer_list, default=None, metavar="Conv2D,...")
+    exp.add_argument("--dtype", default="float32", choices=_DTYPE_CHOICES)
+    exp.add_argument("--tolerance", default=DEFAULT_TOLERANCE, choices=TOLERANCE_MODES,
+                     help=f"allowed error per element, as for run (default: {DEFAULT_TOLERANCE})")
+    exp.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: random)")
+    exp.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                     help="per drawn case; a case still running is a timeout finding (default 60)")
+    exp.set_defaults(func=_guarded(_explore))
+
+    ex = sub.add_parser("export", help="write a case set as JSON + .npy files for any language")
+    ex.add_argument("--profile", default="smoke", choices=PROFILES)
+    ex.add_argument("--dtype", default="float32", choices=_DTYPE_CHOICES)
+    ex.add_argument("directory", metavar="DIR")
+    ex.set_defaults(func=_guarded(_export))
+
+    c = sub.add_parser("certify", help="run a profile's required cases and write a verifiable bundle",
+                       description="Run every required case of a profile and write a certification bundle "
+                                   "(docs/certification.md); exit 0 when conformant, 1 when not.")
+    c.add_argument("--adapter", required=True, metavar="NAME|module:attr")
+    c.add_argument("--profile", required=True, choices=PROFILES)
+    c.add_argument("--dtype", default="float32", choices=_DTYPE_CHOICES)
+    c.add_argument("--tolerance", default=DEFAULT_TOLERANCE, choices=TOLERANCE_MODES,
+                   help=f"allowed error per element, as for run (default: {DEFAULT_TOLERANCE})")
+    c.add_argument("--out", required=True, metavar="BUNDLE")
+    c.add_argument("--waivers", default=None, metavar="FILE")
+    c.add_argument("--jobs", type=_positive_int, default=1, metavar="N")
+    c.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS")
+    c.set_defaults(func=_guarded(_certify))
+
+    v = sub.add_parser("verify", help="check a certification bundle",
+                       description="Check a bundle written by certify; exit 0 only if every check holds.")
+    v.add_argument("bundle", metavar="BUNDLE")
+    v.set_defaults(func=_guarded(_verify))
+
+    rep = sub.add_parser("report", help="re-render a saved report.json",
+                         description="Render a saved report.json as JUnit XML, Markdown or HTML.")
+    rep.add_argument("run", metavar="RUN.json", help="a report.json written by `conv-conformance run`")
+    rep.add_argument("--format", required=True, choices=FORMATS)
+    rep.add_argument("--out", metavar="FILE", default=None, help="write here instead of stdout")
+    rep.set_defaults(func=_report)
+
+    sb = sub.add_parser("scoreboard", help="several runs side by side (Markdown and HTML)",
+                        description="Write DIR/scoreboard.md and DIR/scoreboard.html: per adapter "
+                                    "and layer, the number of cases with each verdict.")
+    sb.add_argument("runs", nargs="+", metavar="RUN.json")
+    sb.add_argument("--out", required=True, metavar="DIR")
+    sb.set_defaults(func=_scoreboard)
+
+    cmp = sub.add_parser(
+        "compare", help="compare a run with a baseline; exit 1 on regressions",
+        description="List cases newly failing, erroring, unsupported or passing and worst-ratio "
+                    "changes; print Markdown; exit 1 on any regression, 0 otherwise, 2 on a usage error.")
+    cmp.add_argument("base", metavar="BASE.json")
+    cmp.add_argument("new", metavar="NEW.json")
+    cmp.add_argument("--threshold", type=_threshold, default=2.0, metavar="X",
+                     help="a worst error ratio that grows by this factor and ends above 0.5 "
+                          "is a regression (default: 2)")
+    cmp.add_argument("--shared-only", action="store_true",
+                     help="compare only the cases both runs hold (allows different corpus ids)")
+    cmp.add_argument("--out", metavar="FILE", default=None, help="also write the Markdown here")
+    cmp.set_defaults(func=_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns its exit status (2 on a usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on errors, 0 for --help
+        return int(exc.code or 0)
+    return dispatch(args)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command. An exception it does not handle itself (a malformed input file,
+    say) becomes one line on stderr and exit status 2; ``--debug`` shows the traceback instead."""
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any error into one line
+        if getattr(args, "debug", False):
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"conv-conformance {getattr(args, 'command', '')}: error: {type(exc).__name__}: {text[:500]} "
+              "(--debug shows the traceback)", file=sys.stderr)
+        return 2
+
+
+# ------------------------------------------------------------------ helpers
+
+def _case_set(profile: str, layers: list[str] | None) -> list[Any]:
+    try:
+        return case_set(profile, layers=layers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+_QUIET = ("pass", "unsupported", "quality_warning", "waived")  # not "not passing" in progress lines
+
+
+class _Progress:
+    """tqdm on a terminal; otherwise a plain line per non-passing case and every 10%."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.bad = total, 0, 0
+        self.bar = None
+        if sys.stderr.isatty():
+            self.bar = tqdm(total=total, unit="case", file=sys.stderr, dynamic_ncols=True)
+        self.step = max(1, total // 10)
+
+    def update(self, result: Any) -> None:
+        self.done += 1
+        verdict = result.verdict
+        if verdict not in _QUIET:
+            self.bad += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(not_passing=self.bad, refresh=False)
+            return
+        if verdict not in _QUIET:
+            first = result.message.splitlines()[0] if result.message else ""
+            print(f"{verdict.upper():8} {result.id}  {first}", file=sys.stderr, flush=True)
+        if self.done % self.step == 0 or self.done == self.total:
+            print(f"[{self.done}/{self.total}] {self.bad} not passing", file=sys.stderr, flush=True)
+
+    def write(self, text: str) -> None:
+        """A message on stderr that leaves the progress bar intact."""
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ------------------------------------------------------------------ run
+
+def _run(args: argparse.Namespace) -> int:
+    previous = _resumed(args) if getattr(args, "resume", None) else None
+    if args.adapter is None:
+        raise UsageError("Argument `--adapter` is required (or --resume DIR to finish a run)")
+    layers = check_layers(args.layers)
+    resolve(args.adapter)
+    waivers = load_waivers(getattr(args, "waivers", None))
+    arrays = None
+    if getattr(args, "cases", None):
+        cases, arrays = _imported(args, layers)
+    else:
+        cases = _case_set(args.profile, layers)
+    config = RunConfig(args.adapter, dtype=args.dtype, tolerance=args.tolerance or DEFAULT_TOLERANCE,
+                       repeat=args.repeat, timeout=args.timeout, jobs=args.jobs, threads=args.threads_per_job,
+                       cases_per_worker=args.cases_per_worker,
+                       memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None)
+    session = Session(config, cases, arrays=arrays, waivers=waivers)
+    meta = session.meta(profile=args.profile, corpus_id=corpus_id(cases))
+    options = {k: getattr(args, k, None) for k in _RUN_OPTIONS}
+    run_file = {"options": options, "started": meta["started"]}
+    if previous is not None:
+        run_file = previous
+        for key in ("started", "adapter", "environment"):
+            if key in previous:
+                meta[key] = previous[key]
+    resuming.save_run(args.out, run_file)
+    done = resuming.restore(args.out, cases) if previous is not None else {}
+
+    writer = ReportWriter(args.out, meta)
+    for index in sorted(done):
+        writer.add(index, done[index])
+    resuming.release(args.out)
+    if previous is not None:
+        print(f"resuming {args.out}: {len(done)} of {len(cases)} cases already done, "
+              f"{len(cases) - len(done)} to run", file=sys.stderr)
+
+    def ready(info: Any) -> None:
+        resuming.save_run(args.out, run_file | {"adapter": writer.meta["adapter"], "environment": info.environment})
+        if args.verbose and info.output:
+            print(f"--- output of the worker while loading {args.adapter} ---\n{info.output.rstrip()}",
+                  file=sys.stderr)
+
+    progress = _Progress(len(cases) - len(done))
+
+    def on_result(result: Any) -> None:
+        progress.update(result)
+        if args.verbose and result.output:
+            progress.write(f"--- output of {result.id} ---\n{result.output.rstrip()}")
+
+    start = time.monotonic()
+    try:
+        outcome = session.run(writer, skip=done.keys(), on_ready=ready, on_result=on_result)
+    finally:
+        progress.close()
+    summary, interrupted = outcome.summary, outcome.interrupted
+    for line in (summary.get("waivers") or {}).get("warnings", []):
+        print(f"warning: {line}", file=sys.stderr)
+    _print_summary(summary, writer.path, time.monotonic() - start, interrupted)
+    if interrupted:
+        print(f"interrupted: {writer.cases} of {len(cases)} cases done; finish the run with: "
+              f"conv-conformance run --resume {args.out}", file=sys.stderr)
+        return 130
+    return 0 if summary["conformant"] else 1
+
+
+# The options of `run` that run.json keeps for --resume.
+_RUN_OPTIONS = ("adapter", "profile", "layers", "dtype", "jobs", "timeout", "cases_per_worker",
+                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit", "cases", "max_elements")
+
+
+def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list, list]:
+    """The cases and arrays of --cases DIR (only --layers, if given); sets the run's dtype and
+    profile from the corpus. Anything unsafe in DIR is a UsageError (oracle.corpus.CorpusError)."""
+    try:
+        read = corpus.read(args.cases, max_elements=args.max_elements or corpus.MAX_ELEMENTS)
+        index = json.loads((Path(args.cases) / "index.json").read_text("utf-8"))
+    except corpus.CorpusError as exc:
+        raise UsageError(f"Argument `--cases`: {exc}") from exc
+    dtype = index.get("dtype")
+    if dtype not in _DTYPE_CHOICES:
+        raise UsageError(f"Argument `--cases`: index.json dtype must be one of {', '.join(_DTYPE_CHOICES)}. "
+                         f"Received: {dtype!r}")
+    args.dtype = dtype
+    args.profile = f"cases:{index.get('profile', 'imported')}"
+    read = [(c, m) for c, m in read if layers is None or c.layer in layers]
+    return [c for c, _ in read], [m for _, m in read]
+
+
+def _resumed(args: argparse.Namespace) -> dict:
+    """The run.json of --resume DIR; its options replace args' (DIR becomes --out)."""
+    try:
+        previous = load_run(args.resume)
+    except ResumeError as exc:
+        raise UsageError(str(exc)) from exc
+    for key, value in previous["options"].items():
+        if key in _RUN_OPTIONS:
+            setattr(args, key, value)
+    args.out = args.resume
+    return previous
+
+
+def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) -> None:
+    counts = ", ".join(f"{n} {v}" for v, n in summary["counts"].items() if n)
+    state = ("INTERRUPTED (partial report)" if interrupted else
+             "CONFORMANT" if summary["conformant"] else "NOT CONFORMANT")
+    ratios = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in summary["worst_ratio"].items() if v is not None)
+    print(f"{state}: {summary['cases']} cases in {seconds:.1f} s ({counts or 'none'})"
+          + (f"; worst error ratio {ratios}" if ratios else ""))
+    if summary.get("coverage"):
+        print(coverage_line(summary["coverage"], summary.get("levels") or {}))
+    for waiver in (summary.get("waivers") or {}).get("applied", []):
+        print(f"waived by {waiver['id']} ({waiver['link']}): {len(waiver['cases'])} case(s)")
+    print(f"report: {path}")
+
+
+def _list_adapters(args: argparse.Namespace) -> int:
+    infos = list_adapters()
+    if not infos:
+        print(f"No adapters registered in the entry-point group {GROUP!r}.")
+    width = max((len(i.name) for i in infos), default=0)
+    for info in infos:
+        status = "ok" if info.error is None else f"not importable: {info.error}"
+        print(f"{info.name:<{width}}  {info.target}  [{status}]")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        written = export(args.profile, args.directory, dtype=args.dtype)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"exported the {args.profile} case set ({args.dtype}) to {args.directory}"
+          + (f": {written}" if written else ""))
+    return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    check_layers(args.layers)
+    try:
+        findings = explore(args.adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
+                           seed=args.seed, timeout=args.timeout, tolerance=args.tolerance)
+    except WorkerStartError as exc:
+        raise UsageError(f"cannot load adapter {args.adapter!r}: {exc}") from exc
+    for n, finding in enumerate(findings, 1):
+        result = finding.result
+        verdicts = ", ".join(f"{k}={v}" for k, v in result.verdicts.items())
+        print(f"=== finding {n} of {len(findings)}: {result.layer}: {verdicts} (shrunk)")
+        print(result.message)
+        print("--- reproducer (python) ---")
+        print(reproducer(args.adapter, finding.case, finding.arrays, args.dtype, result))
+    if not findings:
+        print(f"no failure in {args.max_examples} drawn examples ({args.dtype})")
+    return 1 if findings else 0
+
+
+# ------------------------------------------------------------------ certify, verify
+
+def _certify(args: argparse.Namespace) -> int:
+    options = CertifyOptions(adapter=args.adapter, profile=args.profile, out=args.out, dtype=args.dtype,
+                             tolerance=args.tolerance, waivers=args.waivers, jobs=args.jobs, timeout=args.timeout)
+    progress = _Progress(len(case_set(args.profile)))
+    try:
+        result = certify(options, on_result=progress.update)
+    finally:
+        progress.close()
+    if result.interrupted:
+        print("certify: interrupted; no bundle written", file=sys.stderr)
+        return 130
+    for line in result.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(result.statement["claim"])
+    print(f"bundle: {result.out} (check it with: conv-conformance verify {result.out})")
+    return 0 if result.conformant else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    bundle = Path(args.bundle)
+    if not bundle.is_dir():
+        raise UsageError(f"Argument BUNDLE must be a bundle directory written by certify. Received: {args.bundle!r}")
+    checks = verify(bundle)
+    print(verification_report(bundle, checks))
+    return 0 if checks and all(c.ok for c in checks) else 1
+
+
+# ------------------------------------------------------------------ report, scoreboard, compare
+
+def _render(report: dict, fmt: str) -> str:
+    renderer = {"junit": junit, "markdown": markdown, "html": html}[fmt]
+    return renderer.render(report)
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+
+
+def _fail(command: str, message: object) -> int:
+    print(f"conv-conformance {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        report = load(args.run)
+    except ReportError as exc:
+        return _fail("report", exc)
+    _emit(_render(report, args.format), args.out)
+    return 0
+
+
+def _scoreboard(args: argparse.Namespace) -> int:
+    try:
+        reports = [load(path) for path in args.runs]
+    except ReportError as exc:
+        return _fail("scoreboard", exc)
+    for path in scoreboard.write(reports, args.out):
+        print(path)
+    return 0
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 1.0:
+        raise argparse.ArgumentTypeError(f"must be a factor > 1 (e.g. 2 for 2x), got {text!r}")
+    return value
+
+
+def _compare(args: argparse.Namespace) -> int:
+    try:
+        base, new = load(args.base), load(args.new)
+        result = compare.compare(base, new, threshold=args.threshold, shared_only=args.shared_only)
+    except (ReportError, compare.CompareError) as exc:
+        return _fail("compare", exc)
+    for warning in result.warnings:
+        print(f"conv-conformance compare: warning: {warning}", file=sys.stderr)
+    text = compare.render(result).rstrip("\n") + "\n"
+    _emit(text, None)
+    if args.out:
+        _emit(text, args.out)
+    return 1 if result.regressions else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Materializing a case: its arrays, expected values and allowed errors.
+
+:func:`materialize` draws a case's arrays from its seed; :func:`materialize_arrays` takes arrays
+drawn elsewhere (Hypothesis in ``explore``). Both compute everything a case is scored against
+the same way: the reference's outputs and gradients, the allowed errors of the run's tolerance
+mode, the strict (probabilistic) bounds beside them, and the output scale the effective
+precision is measured against. The tolerance mode is always an explicit argument.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from conv_conformance import reference
+from conv_conformance.reference import InvalidConfig
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES, TOLERANCE_MODES
+
+from . import tolerance
+from .case import Case
+
+__all__ = ["Materialized", "materialize", "materialize_arrays", "draw_array", "check_tolerance_mode",
+           "check_dtype"]
+
+
+@dataclass
+class Materialized:
+    """A case's arrays (float64, exactly representable in the dtype), expected
+    values from the reference and allowed absolute errors."""
+
+    inputs: np.ndarray
+    weights: dict[str, np.ndarray]
+    output_grad: np.ndarray | None
+    expected_output: np.ndarray | None
+    expected_gradients: dict[str, np.ndarray] | None
+    allowed_output: np.ndarray | None
+    allowed_gradients: dict[str, np.ndarray] | None
+    # The probabilistic (strict) allowed errors next to the rigorous ones above, when computed
+    # (oracle.tolerance.allowed_errors(..., mode="probabilistic")); None otherwise.
+    strict_output: np.ndarray | None = None
+    strict_gradients: dict[str, np.ndarray] | None = None
+    # sum|x*w| + |b| of every pre-activation output element (layers that sum products; else
+    # None): the scale conformance.precision estimates the effective precision against
+    output_scale: np.ndarray | None = None
+
+
+def _round_to(a: np.ndarray, dtype: str) -> np.ndarray:
+    """a (float64) rounded to the nearest value of dtype, returned as float64."""
+    if dtype == "bfloat16":  # round-to-nearest-even on the top 16 bits of float32
+        bits = a.astype(np.float32).view(np.uint32)
+        bits = (bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) & np.uint32(0xFFFF0000)
+        return bits.view(np.float32).astype(np.float64)
+    return a.astype(dtype).astype(np.float64)
+
+
+def draw_array(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np.ndarray:
+    """Values of magnitude in [0.5, 1) with random signs, rounded to dtype (float64 array).
+
+    Bounded away from 0 so that every product of the sum matters: a missing
+    kernel tap moves the result by at least 0.25.
+    """
+    tolerance.unit_roundoff(dtype)
+    mag = rng.uniform(0.5, 1.0, size=tuple(shape))
+    return _round_to(np.where(rng.random(size=tuple(shape)) < 0.5, -mag, mag), dtype)
+
+
+def _fallback_config(layer: str, config: dict) -> dict:
+    safe = {"padding": "same" if reference.LAYERS[layer].family not in ("zero_padding",) else 1, "strides": 1,
+            "dilation_rate": 1, "kernel_size": 1, "groups": 1, "filters": 2, "output_padding": None,
+            "activation": "linear", "data_format": "channels_last", "depth_multiplier": 1, "cropping": 0,
+            "size": 1, "interpolation": "nearest"}
+    return {k: safe.get(k, v) for k, v in config.items()}
+
+
+def _plausible_weight_shapes(spec: dict, shape: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Weight shapes for a rejected spec: its own if they can be computed, else those
+    of the spec with one (or every) offending argument replaced by a safe value."""
+    try:
+        return reference.weight_shapes(spec, shape)
+    except InvalidConfig:
+        pass
+    config = spec.get("config", {})
+    safe = _fallback_config(spec["class_name"], config)
+    for key in config:
+        try:
+            return reference.weight_shapes({"class_name": spec["class_name"], "config": config | {key: safe[key]}},
+                                           shape)
+        except InvalidConfig:
+            continue
+    try:
+        return reference.weight_shapes({"class_name": spec["class_name"], "config": safe}, shape)
+    except InvalidConfig:
+        return {}
+
+
+
+def check_tolerance_mode(mode: str) -> str:
+    """``mode`` if it is a tolerance mode; ValueError naming the allowed ones otherwise."""
+    if mode not in TOLERANCE_MODES:
+        raise ValueError(f"Argument `tolerance` must be one of {', '.join(map(repr, TOLERANCE_MODES))}. "
+                         f"Received: tolerance={mode!r}")
+    return mode
+
+
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if cases can be drawn in it; ValueError naming the allowed ones otherwise."""
+    if dtype not in DTYPES:
+        raise ValueError(f"Argument `dtype` must be one of {', '.join(map(repr, DTYPES))}. "
+                         f"Received: dtype={dtype!r}")
+    return dtype
+
+
+def materialize_arrays(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
+                       output_grad: np.ndarray | None, dtype: str,
+                       tolerance_mode: str = DEFAULT_TOLERANCE) -> Materialized:
+    """Expected values and allowed errors of a valid ``spec`` on given float64 arrays (exactly
+    representable in ``dtype``). ``allowed_*`` are the bounds of ``tolerance_mode``; ``strict_*``
+    are always the probabilistic ones (equal to ``allowed_*`` in that mode)."""
+    mode = check_tolerance_mode(tolerance_mode)
+    check_dtype(dtype)
+    expected = reference.forward(spec, inputs, weights)
+    expected_grads = reference.vjp(spec, inputs, weights, output_grad) if output_grad is not None else None
+    bounds, scale = tolerance.bounds_and_scale(spec, inputs, weights, output_grad, dtype)
+    allowed, allowed_grads = bounds[mode]
+    strict, strict_grads = bounds["probabilistic"]
+    return Materialized(inputs, weights, output_grad, expected, expected_grads, allowed, allowed_grads,
+                        strict_output=strict, strict_gradients=strict_grads, output_scale=scale)
+
+
+def materialize(case: Case, dtype: str = "float32", tolerance_mode: str = DEFAULT_TOLERANCE) -> Materialized:
+    """Arrays, expected values and allowed errors of a case; deterministic from
+    (case.seed, dtype). Invalid cases get inputs and plausible weights only."""
+    check_tolerance_mode(tolerance_mode)
+    check_dtype(dtype)
+    rng = np.random.default_rng([case.seed, DTYPES.index(dtype)])
+    if case.kind == "invalid":
+        shapes = _plausible_weight_shapes(case.spec, case.input_shape)
+        inputs = draw_array(rng, case.input_shape, dtype)
+        weights = {k: draw_array(rng, shapes[k], dtype) for k in sorted(shapes)}
+        return Materialized(inputs, weights, None, None, None, None, None)
+    shapes = reference.weight_shapes(case.spec, case.input_shape)
+    inputs = draw_array(rng, case.input_shape, dtype)
+    weights = {k: draw_array(rng, shapes[k], dtype) for k in sorted(shapes)}
+    output_shape = reference.output_shape(case.spec, case.input_shape)
+    grad = draw_array(rng, output_shape, dtype) if case.gradient else None
+    return materialize_arrays(case.spec, inputs, weights, grad, dtype, tolerance_mode)
