@@ -59,7 +59,8 @@ class InitializerAdapter(Protocol):
 
 @runtime_checkable
 class RegularizerAdapter(Protocol):
-    """The regularizer category (both methods: a penalty without its gradient is not scored)."""
+    """The regularizer category: ``regularization`` scores the penalties; ``regularization_vjp``,
+    when present, their gradients too."""
 
     def regularization(self, spec: dict, inputs: np.ndarray, weights: Mapping[str, np.ndarray]) -> dict[str, float]:
         """The penalties one call adds to the layer's losses: one per regularized weight, under its

@@ -21,7 +21,7 @@ dtype with ``p`` bits when ``bits < p - MARGIN_BITS``: TF32 products at float32 
 False alarms: an implementation computing in the dtype gives ``u_hat <= u`` under the model;
 exceeding ``2**MARGIN_BITS * u = 16u`` needs an RMS error of 6.5 times the model's worst
 (recursive) summation over every element of the case. Measured on the networks profile
-(README, docs/tolerance.md): no case of a shipped adapter comes within the margin.
+(docs/findings/production-shapes.md): no case of a shipped adapter comes within the margin.
 Cases with fewer than :data:`MIN_ELEMENTS` elements or no sums of products get no estimate.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Several runs side by side: one column per adapter, one row per layer.
 
 Each cell counts the layer's cases by overall verdict (the worst over its
-categories). ``scoreboard.md`` is what the README's results table is made of;
+categories). ``scoreboard.md`` is the per-layer table of docs/results;
 ``scoreboard.html`` is the same table, self-contained, with the run details.
 """
 from __future__ import annotations

@@ -10,15 +10,21 @@
 #                   where the runtime computes it)
 #   docs/results/networks/   the networks profile: every shipped adapter at float32, the training
 #                   frameworks' adapters at float16 and bfloat16 too (the reference at float16)
-# Usage: bash scripts/results.sh [samples|results|runtimes|networks|all]
+#   docs/results/README.md   the results page, generated from every report.json under docs/results
+#                   (scripts/results_table.py readme) after any of the above; `readme` regenerates
+#                   only the page
+# Usage: bash scripts/results.sh [samples|results|runtimes|networks|readme|all]
 #   (default all; on 2 cores: results ~2.5 h with jax, runtimes ~1 h, networks ~1.5 h)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 case "$what" in
-  samples|results|runtimes|networks|all) ;;
-  *) echo "usage: bash scripts/results.sh [samples|results|runtimes|networks|all]; got '$what'" >&2; exit 2 ;;
+  samples|results|runtimes|networks|readme|all) ;;
+  *) echo "usage: bash scripts/results.sh [samples|results|runtimes|networks|readme|all]; got '$what'" >&2; exit 2 ;;
 esac
+if [ "$what" = readme ]; then  # no run: the page from the reports already there
+  exec "$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )" scripts/results_table.py readme docs/results
+fi
 bash scripts/setup.sh || exit 1
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 cc=.venv/bin/conv-conformance
@@ -80,4 +86,5 @@ if [ "$what" = networks ] || [ "$what" = all ]; then
     keep "docs/results/networks/$a-$dt"
   done
 fi
+.venv/bin/python scripts/results_table.py readme docs/results || exit 1
 echo done

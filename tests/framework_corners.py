@@ -108,11 +108,22 @@ def onednn_avx512(framework: str) -> bool:
     return active and environment.onednn_isa() == "avx512"
 
 
+def tf_routes_bf16_to_onednn() -> bool:
+    """TensorFlow sends bfloat16 ops to oneDNN: its own test of the CPU (AVX512F or AVX_NE_CONVERT
+    in TF 2.21's IsDataTypeSupportedByOneDNNOnThisCPU), which reads the CPU's features and not
+    ONEDNN_MAX_CPU_ISA. Otherwise TF runs bfloat16 with its Eigen kernels."""
+    import tensorflow as tf
+    from tensorflow.python.util import _pywrap_utils
+
+    return bool(_pywrap_utils.IsDataTypeSupportedByOneDNNOnThisCPU(tf.bfloat16.as_datatype_enum))
+
+
 def onednn_bf16_missing() -> bool:
-    """TensorFlow runs oneDNN below AVX-512 (an AVX2-only CPU with TF_ENABLE_ONEDNN_OPTS=1, or
-    ONEDNN_MAX_CPU_ISA=AVX2): oneDNN has no bfloat16 convolution there and TF raises AbortedError
-    ("could not create a primitive descriptor", docs/divergences.md O2)."""
-    return tf_onednn() and environment.onednn_isa() != "avx512"
+    """docs/divergences.md O2: TensorFlow runs oneDNN, sends bfloat16 convolutions to it because the
+    CPU has AVX-512 (tf_routes_bf16_to_onednn), and ONEDNN_MAX_CPU_ISA caps oneDNN below AVX-512,
+    where it has no bfloat16 convolution: TF raises AbortedError ("could not create a primitive
+    descriptor"). An AVX2-only CPU does not meet it: TF falls back to Eigen and the case runs."""
+    return tf_onednn() and tf_routes_bf16_to_onednn() and environment.onednn_isa() != "avx512"
 
 
 def environment_summary() -> str:
