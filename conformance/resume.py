@@ -13,20 +13,18 @@ the next resume reads both files.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .scoring import CaseResult
+from .record import CaseResult
 
 __all__ = ["RUN_FILE", "ResumeError", "save_run", "load_run", "restore", "release"]
 
 RUN_FILE = "run.json"
 PARTIAL = "report.partial.jsonl"
 BACKUP = "report.partial.resumed.jsonl"
-_FIELDS = {f.name for f in dataclasses.fields(CaseResult)}
 
 
 class ResumeError(ValueError):
@@ -83,15 +81,6 @@ def _records(path: Path) -> list[dict]:
     return out
 
 
-def _result(record: dict) -> CaseResult:
-    """A CaseResult that writes back exactly ``record`` (non-finite ratios as floats again)."""
-    fields = {k: v for k, v in record.items() if k in _FIELDS}
-    for key in ("worst_ratio", "strict_ratio"):
-        if isinstance(fields.get(key), dict):
-            fields[key] = {k: (float(v) if isinstance(v, str) else v) for k, v in fields[key].items()}
-    return CaseResult(**fields)
-
-
 def restore(directory: str | os.PathLike, cases: Sequence[Any]) -> dict[int, CaseResult]:
     """The finished cases of the run in ``directory``, by index into ``cases``.
 
@@ -105,7 +94,7 @@ def restore(directory: str | os.PathLike, cases: Sequence[Any]) -> dict[int, Cas
     for record in _records(path / BACKUP) + _records(path / PARTIAL):
         index = index_of.get(record["id"])
         if index is not None and index not in done:
-            done[index] = _result(record)
+            done[index] = CaseResult.from_json(record)
             lines.append(json.dumps(record, allow_nan=False) + "\n")
     _atomic_write(path / BACKUP, "".join(lines))
     with_partial = path / PARTIAL

@@ -21,11 +21,10 @@ from conv_conformance.oracle.materialize import check_dtype, check_tolerance_mod
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE, worst_verdict
 
 from . import Unsupported, training
-from .calls import MAX_MESSAGE, CallText, cast, error_text, exception_record
-from .compare import score
+from . import calls, compare, record
+from .calls import MAX_MESSAGE, CallText, error_text, exception_record
 from .levels import declaration_of, enforce
 from .precision import judge
-from .record import CaseResult
 
 __all__ = ["ScoringOptions", "evaluate", "check", "RECHECK_CALLS"]
 
@@ -48,7 +47,7 @@ class ScoringOptions:
             raise ValueError(f"Argument `repeat` must be 0 (off) or an integer >= 2. Received: repeat={self.repeat!r}")
 
 
-def evaluate(adapter: Any, case: Any, options: ScoringOptions, materialized: Any = None) -> CaseResult:
+def evaluate(adapter: Any, case: Any, options: ScoringOptions, materialized: Any = None) -> record.CaseResult:
     """Score one case in this process: materialize it (unless its arrays, expected values and
     allowed errors are given, as for a case read from an exported corpus or drawn by ``explore``)
     and :func:`check` it. The one path from a case to its record."""
@@ -82,7 +81,7 @@ def _invalid_reason(case: Any) -> str:
     return "the reference rejects it"
 
 
-def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int = 0) -> CaseResult:
+def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int = 0) -> record.CaseResult:
     """Run one case through ``adapter`` and score every category that applies.
 
     Valid case: ``forward`` (shape, output); if ``case.gradient``, ``vjp``
@@ -98,7 +97,7 @@ def check(adapter: Any, case: Any, materialized: Any, dtype: str, *, repeat: int
     ``repeat`` times and passes only if all results are bitwise equal.
     """
     m = materialized
-    result = CaseResult.for_case(case, dtype)
+    result = record.CaseResult.for_case(case, dtype)
     call = CallText(case.spec, case.input_shape, dtype)
     timer = _Timer()
     if case.kind == "invalid":
@@ -132,8 +131,8 @@ def _declaration(adapter: Any) -> Any:
 
 def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
     try:
-        out = timer.call(adapter.forward, copy.deepcopy(case.spec), cast(m.inputs, dtype),
-                         {k: cast(v, dtype) for k, v in m.weights.items()})
+        out = timer.call(adapter.forward, copy.deepcopy(case.spec), calls.cast(m.inputs, dtype),
+                         {k: calls.cast(v, dtype) for k, v in m.weights.items()})
     except Unsupported as exc:
         result.verdicts["error_behaviour"] = "unsupported"
         result.exception = exception_record(exc)
@@ -150,10 +149,10 @@ def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
 
 def _passed(m, dtype, gradient: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Fresh copies for one call, by name, each with the source it was cast from."""
-    out = {"inputs": (cast(m.inputs, dtype), m.inputs)}
-    out.update({f"weights[{k!r}]": (cast(w, dtype), w) for k, w in m.weights.items()})
+    out = {"inputs": (calls.cast(m.inputs, dtype), m.inputs)}
+    out.update({f"weights[{k!r}]": (calls.cast(w, dtype), w) for k, w in m.weights.items()})
     if gradient:
-        out["output_grad"] = (cast(m.output_grad, dtype), m.output_grad)
+        out["output_grad"] = (calls.cast(m.output_grad, dtype), m.output_grad)
     return out
 
 
@@ -162,7 +161,7 @@ def _ownership(what: str, returned: Any, passed: dict, dtype: str) -> list[str]:
     (compared bitwise with a fresh copy) and returned arrays that share memory with one."""
     found = []
     for name, (arr, source) in passed.items():
-        fresh = cast(source, dtype)
+        fresh = calls.cast(source, dtype)
         if arr.tobytes() != fresh.tobytes():
             a, f = arr.astype(np.float64), fresh.astype(np.float64)
             changed = int(np.count_nonzero(~((a == f) | (np.isnan(a) & np.isnan(f)))))
@@ -200,10 +199,10 @@ def _vjp_call(adapter, m, dtype, result, sink: list | None = None) -> Any:
     return call
 
 
-def _again(fn: Any, timer: _Timer, calls: int) -> list[Any]:
-    """``calls`` more results of ``fn`` (an exception ends the list early: it is not a value)."""
+def _again(fn: Any, timer: _Timer, count: int) -> list[Any]:
+    """``count`` more results of ``fn`` (an exception ends the list early: it is not a value)."""
     out = []
-    for _ in range(calls):
+    for _ in range(count):
         try:
             out.append(timer.call(fn))
         except Exception:  # noqa: BLE001 - a raising repeat differs from a returning first call
@@ -258,7 +257,7 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
         messages.append(error_text("forward", exc, call))
         return
     found = list(owned)  # the first call's: later calls of a mutating adapter would repeat it
-    c = score("out", out, m.expected_output, m.allowed_output, call=call,
+    c = compare.score("out", out, m.expected_output, m.allowed_output, call=call,
               strict=getattr(m, "strict_output", None))
     v["shape"] = "pass" if c.shape_ok else "fail"
     if c.ratio is not None:
@@ -293,7 +292,7 @@ def _mutation(v: dict, category: str, found: list[str], messages: list[str], cal
         messages.extend(f"{text} [{call}]" for text in found)
 
 
-def _spec(result: CaseResult) -> dict:
+def _spec(result: record.CaseResult) -> dict:
     return copy.deepcopy(result.spec)
 
 
@@ -336,7 +335,7 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
             messages.append(f"vjp returned no {key!r} gradient; it returned keys {sorted(grads)} "
                             f"and should return {sorted(m.expected_gradients)} [{call}]")
             continue
-        c = score(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call,
+        c = compare.score(name, grads[key], m.expected_gradients[key], m.allowed_gradients[key], call=call,
                   strict=strict.get(key))
         if c.strict_ratio is not None and (strict_worst is None or not c.strict_ratio <= strict_worst):
             strict_worst = c.strict_ratio
@@ -377,7 +376,7 @@ def _check_vjp(adapter, m, dtype, call, timer, result, messages, runs, repeat) -
     _mutation(v, "gradient", found, messages, call)
 
 
-def _score_determinism(result: CaseResult, runs: dict[str, list], repeat: int, call: Any,
+def _score_determinism(result: record.CaseResult, runs: dict[str, list], repeat: int, call: Any,
                        messages: list[str]) -> None:
     """The ``determinism`` category: each call made ``repeat`` times returned bitwise-equal results."""
     if not runs:

@@ -121,13 +121,15 @@ class Session:
     # ------------------------------------------------------------------ report fields
 
     def meta(self, *, profile: str, corpus_id: str, started: str | None = None,
-             jobs: int | None = None, timeout: float | None = None,
+             jobs: int | None = None, timeout: float | None | str = "config",
              threads_per_job: int | None | str = "config") -> dict[str, Any]:
-        """The report's top-level fields apart from summary, cases and finished."""
+        """The report's top-level fields apart from summary, cases and finished. ``jobs``,
+        ``timeout`` and ``threads_per_job`` are the configuration's unless given (None: none, as a
+        pytest run without pytest-timeout records)."""
         c = self.config
         meta = default_meta(corpus_id=corpus_id, profile=profile, dtype=c.dtype,
                             adapter={"name": c.adapter, "target": resolve(c.adapter), "versions": {}},
-                            jobs=c.jobs if jobs is None else jobs, timeout=c.timeout if timeout is None else timeout,
+                            jobs=c.jobs if jobs is None else jobs, timeout=c.timeout if timeout == "config" else timeout,
                             started=started or utc_now(),
                             threads_per_job=c.threads if threads_per_job == "config" else threads_per_job,
                             repeat=c.repeat)

@@ -11,12 +11,15 @@ adapter is conformant), 1 when ``run``, ``certify`` or ``explore`` finds non-con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -241,7 +244,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 2 on errors, 0 for --help
         return int(exc.code or 0)
-    return dispatch(args)
+    with _interruptible():
+        return dispatch(args)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM end a command as interrupted: a run keeps every record scored,
+    writes its partial report and exits 130. Installed explicitly because a process started in
+    the background by a shell without job control inherits SIGINT ignored, and Python then
+    installs no handler of its own; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES, TOLERANCE_MOD
 from . import tolerance
 from .case import Case
 
-__all__ = ["Materialized", "materialize", "materialize_arrays", "draw_array", "check_tolerance_mode",
+__all__ = ["Materialized", "materialize", "materialize_arrays", "draw_array", "round_to", "check_tolerance_mode",
            "check_dtype"]
 
 
@@ -45,7 +45,7 @@ class Materialized:
     output_scale: np.ndarray | None = None
 
 
-def _round_to(a: np.ndarray, dtype: str) -> np.ndarray:
+def round_to(a: np.ndarray, dtype: str) -> np.ndarray:
     """a (float64) rounded to the nearest value of dtype, returned as float64."""
     if dtype == "bfloat16":  # round-to-nearest-even on the top 16 bits of float32
         bits = a.astype(np.float32).view(np.uint32)
@@ -62,7 +62,7 @@ def draw_array(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np
     """
     tolerance.unit_roundoff(dtype)
     mag = rng.uniform(0.5, 1.0, size=tuple(shape))
-    return _round_to(np.where(rng.random(size=tuple(shape)) < 0.5, -mag, mag), dtype)
+    return round_to(np.where(rng.random(size=tuple(shape)) < 0.5, -mag, mag), dtype)
 
 
 def _fallback_config(layer: str, config: dict) -> dict:

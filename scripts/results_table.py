@@ -21,6 +21,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+# the core dtype first, as the results tables list them
+from conv_conformance.conformance.levels import DTYPES
+
 
 def _ratio(value) -> float:
     return float(value) if value is not None else float("nan")
@@ -83,7 +86,7 @@ def _sort_key(item: tuple[Path, dict]) -> tuple:
     path, report = item
     name = report["adapter"]["name"]
     rank = _ORDER.index(name) if name in _ORDER else len(_ORDER)
-    dtypes = ("float32", "float64", "float16", "bfloat16")
+    dtypes = DTYPES
     return (rank, name, dtypes.index(report["dtype"]) if report["dtype"] in dtypes else len(dtypes),
             path.parent.name.endswith("-avx2"), str(path))
 
@@ -168,7 +171,7 @@ def readme(root: Path) -> str:
            "the environment it ran in (`environment`), which can decide verdicts:",
            "[findings/machine.md](../findings/machine.md). What the failures are, each with its exact",
            "condition: [divergences.md](../divergences.md).", ""]
-    for dtype in ("float32", "float64", "float16", "bfloat16"):
+    for dtype in DTYPES:
         group = [(p, r) for p, r in standard if r["dtype"] == dtype]
         if not group:
             continue

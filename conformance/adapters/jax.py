@@ -33,13 +33,13 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 from conv_conformance.conformance.levels import declare
+from conv_conformance.vocabulary import DTYPES
 
 from . import _geometry
 from . import jax_training
 
 __all__ = ["JaxAdapter"]
 
-_DTYPES = ("float64", "float32", "float16", "bfloat16")
 _RESIZE_METHODS = {"bilinear": "linear", "bicubic": "cubic", "lanczos3": "lanczos3",
                    "lanczos5": "lanczos5", "area": "area"}
 
@@ -170,7 +170,7 @@ class JaxAdapter:
 
     name = "jax"
     #: jax.nn has no tanh_shrink, soft_shrink, hard_shrink or sparsemax
-    declaration = declare(dtypes=("float64", "float32", "float16", "bfloat16"),
+    declaration = declare(dtypes=DTYPES,
                           exclude=("activation:sigmoid", "activation:hard", "activation:axis",
                                    "initializer", "regularizer", "constraint"))
 
@@ -197,8 +197,8 @@ class JaxAdapter:
         nspec = reference.normalize(spec)
         reference.output_shape(nspec, np.shape(inputs))
         dtype = np.asarray(inputs).dtype.name
-        if dtype not in _DTYPES:
-            raise Unsupported(f"jax adapter handles {', '.join(_DTYPES)}; received dtype {dtype}")
+        if dtype not in DTYPES:
+            raise Unsupported(f"jax adapter handles {', '.join(DTYPES)}; received dtype {dtype}")
         layer, cfg = reference.LAYERS[nspec["class_name"]], nspec["config"]
         activation = cfg.get("activation", "linear")
         act = _activations().get(activation)

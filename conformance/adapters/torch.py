@@ -31,6 +31,7 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 from conv_conformance.conformance.levels import declare
+from conv_conformance.vocabulary import DTYPES
 from . import _geometry
 from . import torch_training
 
@@ -83,15 +84,14 @@ def _activations() -> dict[str, Callable]:
 
 # ------------------------------------------------------------------ dtypes
 
-_TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
 def _to_torch(a: np.ndarray, requires_grad: bool = False):
     torch, _ = _torch()
     a = np.asarray(a)
     name = a.dtype.name
-    if name not in _TORCH_DTYPES:
-        raise Unsupported(f"torch adapter handles {', '.join(_TORCH_DTYPES)}; received dtype {name}")
+    if name not in DTYPES:
+        raise Unsupported(f"torch adapter handles {', '.join(DTYPES)}; received dtype {name}")
     if name == "bfloat16":  # NumPy has no bfloat16 torch can read: go through float32
         t = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
     else:

@@ -98,21 +98,49 @@ def test_unknown_layer_lists_the_valid_ones(capsys):
     assert "Conv1D, Conv1DTranspose, Conv2D" in capsys.readouterr().err
 
 
-def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report):
+@pytest.fixture
+def started():
+    """Processes a test started; any still running at its end is killed with its workers."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def _start(tmp_path, adapter: str, layers: str) -> subprocess.Popen:
+    """The CLI in a process that inherits SIGINT ignored, as a shell without job control starts a
+    background command; per-case and start-up timeouts far beyond what the tests wait for."""
     code = "import sys; from conv_conformance.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--adapter", f"{BROKEN}:Hangs",
-                             "--layers", "ZeroPadding1D,Cropping1D", "--out", str(tmp_path)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    partial = tmp_path / "report.partial.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # ZeroPadding1D comes first and passes; Cropping1D hangs
-        if partial.exists() and len(partial.read_text().splitlines()) >= 5:
-            break
+    return subprocess.Popen([sys.executable, "-c", code, "run", "--adapter", adapter, "--layers", layers,
+                             "--timeout", "3600", "--out", str(tmp_path)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_ignoring_sigint, start_new_session=True)
+
+
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _records_at_least(path, count: int, proc: subprocess.Popen) -> None:
+    """Wait, however long the machine takes, until ``path`` holds ``count`` records."""
+    while not (path.exists() and len(path.read_text().splitlines()) >= count):
+        assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_hang_writes_a_partial_report_and_exits_130(tmp_path, validate_report, signum, started):
+    """The hung case would run for an hour: an exit within the wait below can only be the signal's."""
+    proc = _start(tmp_path, f"{BROKEN}:Hangs", "ZeroPadding1D,Cropping1D")
+    started.append(proc)
+    partial = tmp_path / "report.partial.jsonl"
+    _records_at_least(partial, len(case_set("smoke", layers=["ZeroPadding1D"])), proc)  # ZeroPadding1D passes
+    time.sleep(0.5)  # the next case, Cropping1D's first, hangs
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     report = _report(tmp_path)
     validate_report(report)
@@ -121,6 +149,20 @@ def test_ctrl_c_writes_a_partial_report_and_exits_130(tmp_path, validate_report)
     assert "INTERRUPTED" in out
     assert f"finish the run with: conv-conformance run --resume {tmp_path}" in err
     assert len(partial.read_text().splitlines()) == report["summary"]["cases"]  # kept for --resume
+
+
+def test_a_signal_during_worker_start_up_exits_130(tmp_path, started):
+    proc = _start(tmp_path, f"{BROKEN}:slow_to_load", "Cropping1D")
+    started.append(proc)
+    while not (tmp_path / "run.json").exists():  # written before the first worker starts
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    report = _report(tmp_path)
+    assert report["interrupted"] is True and report["summary"]["cases"] == 0
 
 
 def test_list_adapters(monkeypatch, capsys):

@@ -56,7 +56,7 @@ def test_framework_versions_come_from_metadata_without_importing_frameworks():
 
 def test_version_is_accepted_without_a_command():
     # argparse would ask for a COMMAND; --version answers first and exits 0
-    proc = subprocess.run([sys.executable, "-m", "conv_conformance.reports.cli", "--version"],
+    proc = subprocess.run([sys.executable, "-m", "conv_conformance.cli", "--version"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^  exhaustive  [0-9a-f]{16}$", proc.stdout, re.M), proc.stdout

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conv_conformance import reference
-from conv_conformance.oracle import cases
+from conv_conformance.oracle import cases, materialize
 
 # Pinned deliberately: a change to the generator or to reference.shapes changes these.
 # The training-time arguments are factors and spec keys too, so a change to oracle.training_factors changes them.
@@ -106,7 +106,7 @@ def test_materialized_arrays_are_exact_in_dtype_and_deterministic(dtype):
         arrays = [m.inputs, *m.weights.values()] + ([m.output_grad] if m.output_grad is not None else [])
         for a in arrays:
             assert a.dtype == np.float64
-            assert np.array_equal(cases._round_to(a, dtype), a), f"{case.id}: values not exact in {dtype}"
+            assert np.array_equal(materialize.round_to(a, dtype), a), f"{case.id}: values not exact in {dtype}"
             assert np.all((np.abs(a) >= 0.5) & (np.abs(a) <= 1))
         assert np.array_equal(m.inputs, again.inputs)
         if case.kind == "valid":
@@ -120,7 +120,7 @@ def test_bfloat16_rounding_is_round_to_nearest_even():
     x = np.random.default_rng(0).normal(size=10000) * 10.0 ** np.random.default_rng(1).integers(-5, 5, 10000)
     x32 = x.astype(np.float32).astype(np.float64)
     expected = x32.astype(ml_dtypes.bfloat16).astype(np.float64)
-    assert np.array_equal(cases._round_to(x32, "bfloat16"), expected)
+    assert np.array_equal(materialize.round_to(x32, "bfloat16"), expected)
 
 
 def test_invalid_cases_get_plausible_arrays():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 
 from conv_conformance import reference
-from conv_conformance.oracle import cases, strategies
+from conv_conformance.oracle import cases, materialize, strategies
 
 
 @given(case=strategies.valid_cases(dtype="bfloat16"))
@@ -15,7 +15,7 @@ def test_valid_cases_are_accepted_and_exact_in_dtype(case):
     assert case.inputs.shape == case.input_shape and case.output_grad.shape == out
     assert {k: v.shape for k, v in case.weights.items()} == reference.weight_shapes(case.spec, case.input_shape)
     for a in [case.inputs, case.output_grad, *case.weights.values()]:
-        assert np.array_equal(cases._round_to(a, "bfloat16"), a)
+        assert np.array_equal(materialize.round_to(a, "bfloat16"), a)
 
 
 @given(case=strategies.invalid_cases())

@@ -127,7 +127,7 @@ def test_the_wheel_adds_exactly_one_top_level_name(installed):
         assert f"conv_conformance/{package}/__init__.py" in names
     assert "conv_conformance/reports/schema.json" in names  # package data travels too
     entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
-    assert "conv-conformance = conv_conformance.reports.cli:main" in entry_points
+    assert "conv-conformance = conv_conformance.cli:main" in entry_points
     assert "conv_conformance = conv_conformance.conformance.pytest_plugin" in entry_points
 
 
