@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conv_conformance.conformance import cli
+from conv_conformance import cli
 from conv_conformance.conformance.version import framework_versions, version_lines
 from conv_conformance.oracle.cases import case_set, corpus_id
 from conv_conformance.cli import main
