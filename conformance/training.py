@@ -351,7 +351,12 @@ def score_regularizer(adapter: Any, spec: dict, m: Any, dtype: str, timer: Any =
                    np.asarray(allowed))
     vjp = getattr(adapter, "regularization_vjp", None)
     if vjp is None:
-        v.messages.append("regularization_vjp: the adapter has none (gradients not scored)")
+        if getattr(adapter, "vjp", None) is None:  # forward only: the penalties are all it can give
+            v.messages.append("regularization_vjp: the adapter has none and no vjp (gradients not scored)")
+        elif v.verdict == "pass":  # the penalties' gradients are part of the category for a gradient adapter
+            v.verdict = "unsupported"
+            v.messages.append("regularizer unsupported: the adapter computes gradients (vjp) but not the "
+                              "penalties' (regularization_vjp)")
         return v
     grads = _run(v, "regularization_vjp", vjp, timer, *args())
     if grads is None:

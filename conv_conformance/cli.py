@@ -345,9 +345,9 @@ def _run(args: argparse.Namespace) -> int:
     layers = check_layers(args.layers)
     resolve(args.adapter)
     waivers = load_waivers(getattr(args, "waivers", None))
-    arrays = None
+    arrays, imported = None, None
     if getattr(args, "cases", None):
-        cases, arrays = _imported(args, layers)
+        cases, arrays, imported = _imported(args, layers)
     else:
         cases = _case_set(args.profile, layers)
     config = RunConfig(args.adapter, dtype=args.dtype, tolerance=args.tolerance or DEFAULT_TOLERANCE,
@@ -355,7 +355,9 @@ def _run(args: argparse.Namespace) -> int:
                        cases_per_worker=args.cases_per_worker,
                        memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None)
     session = Session(config, cases, arrays=arrays, waivers=waivers)
-    meta = session.meta(profile=args.profile, corpus_id=corpus_id(cases))
+    meta = session.meta(profile=args.profile, corpus_id=imported["corpus_id"] if imported else corpus_id(cases))
+    if imported is not None:
+        meta["corpus"] = {"source": str(args.cases), **imported}
     options = {k: getattr(args, k, None) for k in _RUN_OPTIONS}
     run_file = {"options": options, "started": meta["started"]}
     if previous is not None:
@@ -408,9 +410,13 @@ _RUN_OPTIONS = ("adapter", "profile", "layers", "dtype", "jobs", "timeout", "cas
                 "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit", "cases", "max_elements")
 
 
-def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list, list]:
-    """The cases and arrays of --cases DIR (only --layers, if given); sets the run's dtype and
-    profile from the corpus. Anything unsafe in DIR is a UsageError (oracle.corpus.CorpusError)."""
+def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list, list, dict]:
+    """The cases of --cases DIR (only --layers, if given) with the arrays they are scored on, and
+    what re-deriving them found. Expected values and allowed errors are recomputed from the
+    reference (oracle.corpus.rederive), never read from the files. The run claims the profile the
+    index names, and its corpus id, only when the cases are that profile's and nothing in them was
+    altered; otherwise it is named ``cases:PROFILE`` with the id of the content scored. Sets the
+    run's dtype from the corpus. Anything unsafe in DIR is a UsageError (oracle.corpus.CorpusError)."""
     try:
         read = corpus.read(args.cases, max_elements=args.max_elements or corpus.MAX_ELEMENTS)
         index = json.loads((Path(args.cases) / "index.json").read_text("utf-8"))
@@ -421,9 +427,21 @@ def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list,
         raise UsageError(f"Argument `--cases`: index.json dtype must be one of {', '.join(_DTYPE_CHOICES)}. "
                          f"Received: {dtype!r}")
     args.dtype = dtype
-    args.profile = f"cases:{index.get('profile', 'imported')}"
     read = [(c, m) for c, m in read if layers is None or c.layer in layers]
-    return [c for c, _ in read], [m for _, m in read]
+    scored, provenance = corpus.rederive(read, dtype, args.tolerance or DEFAULT_TOLERANCE)
+    cases = [c for c, _ in scored]
+    named = index.get("profile")
+    present = {c.layer for c in cases}  # an export of some layers is that part of the profile
+    genuine = (provenance.genuine and named in PROFILES
+               and [c.id for c in cases] == [c.id for c in case_set(named) if c.layer in present])
+    args.profile = named if genuine else f"cases:{named or 'imported'}"
+    if provenance.doctored:
+        print(f"warning: --cases {args.cases}: {len(provenance.doctored)} case(s) store expected values or allowed "
+              f"errors the reference does not give (scored with the reference's): "
+              f"{', '.join(provenance.doctored[:5])}{' ...' if len(provenance.doctored) > 5 else ''}", file=sys.stderr)
+    record = provenance.to_json() | {"genuine": genuine,
+                                      "corpus_id": corpus_id(cases) if genuine else provenance.content_id}
+    return cases, [m for _, m in scored], record
 
 
 def _resumed(args: argparse.Namespace) -> dict:

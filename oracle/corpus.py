@@ -13,12 +13,19 @@ the file and the rule:
 * absurd sizes: every array's header is read first and the total element count is checked
   against ``max_elements`` (default :data:`MAX_ELEMENTS`, raisable) before anything is
   allocated.
+
+Nor does it trust the values: :func:`rederive` recomputes every valid case's expected values and
+allowed errors from the reference and the case's own inputs, scores with those, and reports
+which cases' stored values disagree (doctored) and which cases' inputs are not the ones their
+seed draws (redrawn). Only a corpus with neither is the genuine case set it names.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +35,12 @@ from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
 from conv_conformance.reference.shapes import layer_of
 
-from .case import Case
-from .materialize import Materialized
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE
 
-__all__ = ["CorpusError", "MAX_ELEMENTS", "read"]
+from .case import Case
+from .materialize import Materialized, materialize, materialize_arrays
+
+__all__ = ["CorpusError", "MAX_ELEMENTS", "read", "Provenance", "rederive"]
 
 #: Elements of all arrays of one case together (about 2 GiB of float64), unless raised.
 MAX_ELEMENTS = 1 << 28
@@ -162,3 +171,86 @@ def read(directory: str | Path, *, max_elements: int = MAX_ELEMENTS) -> list[tup
                                        arrays.get("expected_output"), grads or None,
                                        arrays.get("allowed_output"), allowed or None)))
     return out
+
+
+@dataclass
+class Provenance:
+    """What re-deriving a corpus from the reference found (ids in corpus order)."""
+
+    #: cases whose stored expected values or allowed errors differ from the recomputed ones
+    doctored: list[str] = field(default_factory=list)
+    #: cases whose inputs, weights or output gradient are not the ones their seed draws
+    redrawn: list[str] = field(default_factory=list)
+    #: sha256 (16 hex digits) over the ids and the bytes of every array actually scored
+    content_id: str = ""
+
+    @property
+    def genuine(self) -> bool:
+        return not self.doctored and not self.redrawn
+
+    def to_json(self) -> dict:
+        return {"genuine": self.genuine, "content_id": self.content_id, "doctored": list(self.doctored),
+                "redrawn": list(self.redrawn)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Bitwise-equal arrays (both None counts as equal)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return np.shape(a) == np.shape(b) and np.asarray(a, np.float64).tobytes() == np.asarray(b, np.float64).tobytes()
+
+
+def _close(stored: Any, computed: Any) -> bool:
+    """Stored values that a float64 reference on another machine could have written: equal to the
+    recomputed ones within 1e-9 relative (a different BLAS sums in another order)."""
+    if stored is None or computed is None:
+        return stored is None and computed is None
+    a, b = np.asarray(stored, np.float64), np.asarray(computed, np.float64)
+    return a.shape == b.shape and bool(np.all((a == b) | (np.abs(a - b) <= 1e-9 * np.abs(b))))
+
+
+def _stored_agrees(stored: Materialized, computed: Materialized) -> bool:
+    if not (_close(stored.expected_output, computed.expected_output)
+            and _close(stored.allowed_output, computed.allowed_output)):
+        return False
+    for name in ("expected_gradients", "allowed_gradients"):
+        a, b = getattr(stored, name) or {}, getattr(computed, name) or {}
+        if a and (set(a) != set(b) or not all(_close(a[k], b[k]) for k in a)):
+            return False
+    return True
+
+
+def rederive(read_cases: list[tuple[Case, Materialized]], dtype: str,
+             tolerance_mode: str = DEFAULT_TOLERANCE) -> tuple[list[tuple[Case, Materialized]], Provenance]:
+    """Every case with the values the reference gives it: expected values and allowed errors
+    recomputed (in ``tolerance_mode``) from the case's stored inputs, never taken from the files.
+
+    The stored values are checked against a recomputation in the exporter's mode (rigorous):
+    a case whose stored values disagree is ``doctored``; one whose stored inputs are not its
+    seed's draws is ``redrawn`` (scored on its own inputs all the same)."""
+    out, prov = [], Provenance()
+    digest = hashlib.sha256()
+    for case, stored in read_cases:
+        seeded = materialize(case, dtype, DEFAULT_TOLERANCE)
+        drawn = (_same(stored.inputs, seeded.inputs) and _same(stored.output_grad, seeded.output_grad)
+                 and set(stored.weights) == set(seeded.weights)
+                 and all(_same(stored.weights[k], seeded.weights[k]) for k in seeded.weights))
+        if not drawn:
+            prov.redrawn.append(case.id)
+        if case.kind == "invalid":
+            scored = stored
+        else:
+            spec = reference.normalize(case.spec)
+            check = seeded if drawn else materialize_arrays(spec, stored.inputs, stored.weights, stored.output_grad,
+                                                            dtype, DEFAULT_TOLERANCE)
+            if not _stored_agrees(stored, check):
+                prov.doctored.append(case.id)
+            scored = check if tolerance_mode == DEFAULT_TOLERANCE else materialize_arrays(
+                spec, stored.inputs, stored.weights, stored.output_grad, dtype, tolerance_mode)
+        digest.update(case.id.encode())
+        for array in (scored.inputs, scored.output_grad, *(scored.weights[k] for k in sorted(scored.weights))):
+            if array is not None:
+                digest.update(np.ascontiguousarray(array, np.float64).tobytes())
+        out.append((case, scored))
+    prov.content_id = digest.hexdigest()[:16]
+    return out, prov

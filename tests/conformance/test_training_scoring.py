@@ -236,3 +236,37 @@ def test_wrong_constraints_fail_in_float64(how):
     assert v.verdict == "fail", v.messages
     assert training.score_constraint(ReferenceAdapter(), case.spec, cases.materialize(case, "float64"),
                                      "float64").verdict == "pass"
+
+
+class _PenaltiesOnly(ReferenceAdapter):
+    """Right penalties, no gradient of them, and no claim to the regularizer category."""
+
+    regularization_vjp = None
+    declaration = None
+
+
+class _DeclaredPenaltiesOnly(ReferenceAdapter):
+    """The same, declaring the regularizer category (as the reference does)."""
+
+    regularization_vjp = None
+
+
+class _ForwardAndPenaltiesOnly:
+    """A forward-only adapter that also gives the right penalties."""
+
+    def forward(self, spec, inputs, weights):
+        return ReferenceAdapter().forward(spec, inputs, weights)
+
+    def regularization(self, spec, inputs, weights):
+        return ReferenceAdapter().regularization(spec, inputs, weights)
+
+
+def test_penalties_without_their_gradients_are_declined_where_the_adapter_has_gradients():
+    case = _case("Conv2D", (3, 4, 4, 2), filters=2, kernel_size=2, kernel_regularizer="l2", activity_regularizer="l2")
+    m = cases.materialize(case)
+    declined = training.score_regularizer(_PenaltiesOnly(), case.spec, m, "float32")
+    assert declined.verdict == "unsupported" and "regularization_vjp" in declined.messages[-1]
+    assert _run(_PenaltiesOnly(), case).verdicts["regularizer"] == "unsupported"
+    assert _run(_DeclaredPenaltiesOnly(), case).verdicts["regularizer"] == "fail"  # claimed, then declined
+    forward_only = training.score_regularizer(_ForwardAndPenaltiesOnly(), case.spec, m, "float32")
+    assert forward_only.verdict == "pass", forward_only.messages

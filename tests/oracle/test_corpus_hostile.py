@@ -193,7 +193,8 @@ def test_run_on_an_exported_corpus_gives_the_verdicts_of_the_profile(exported, t
     assert main(["run", "--adapter", wrong, "--cases", str(exported), "--out", str(tmp_path / "a")]) == 1
     assert main(["run", "--adapter", wrong, "--layers", ",".join(LAYERS), "--out", str(tmp_path / "b")]) == 1
     a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
-    assert a["profile"] == "cases:smoke" and a["dtype"] == "float32" and a["corpus_id"] == b["corpus_id"]
+    assert a["profile"] == "smoke" and a["dtype"] == "float32" and a["corpus_id"] == b["corpus_id"]
+    assert a["corpus"]["genuine"] is True and not a["corpus"]["doctored"] and not a["corpus"]["redrawn"]
     assert [(c["id"], c["verdicts"], c["worst_ratio"]) for c in a["cases"]] == \
            [(c["id"], c["verdicts"], c["worst_ratio"]) for c in b["cases"]]
 
