@@ -35,7 +35,7 @@ from conv_conformance.conformance import Unsupported
 from conv_conformance.conformance.levels import declare
 from conv_conformance.vocabulary import DTYPES
 
-from . import _geometry
+from . import _geometry, _jax_cache
 from . import jax_training
 
 __all__ = ["JaxAdapter"]
@@ -49,6 +49,7 @@ def _jax() -> tuple[Any, Any, Any]:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    _jax_cache.enable(jax)
     import jax.numpy as jnp
     from jax import lax
 

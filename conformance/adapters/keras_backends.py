@@ -38,6 +38,7 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 
+from . import _jax_cache
 from ._geometry import plain_float
 
 __all__ = ["KerasJaxAdapter", "KerasTorchAdapter", "KerasNumpyAdapter", "import_keras"]
@@ -60,6 +61,7 @@ def import_keras(backend: str) -> Any:
             import jax
 
             jax.config.update("jax_enable_x64", True)  # before any array exists
+            _jax_cache.enable(jax)
         import keras
 
         loaded = keras
