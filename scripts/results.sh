@@ -22,10 +22,8 @@ case "$what" in
   samples|results|runtimes|networks|readme|all) ;;
   *) echo "usage: bash scripts/results.sh [samples|results|runtimes|networks|readme|all]; got '$what'" >&2; exit 2 ;;
 esac
-if [ "$what" = readme ]; then  # no run: the page from the reports already there
-  exec "$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )" scripts/results_table.py readme docs/results
-fi
-bash scripts/setup.sh || exit 1
+# readme: no run, only the scoreboards and the page from the reports already there
+[ "$what" = readme ] || bash scripts/setup.sh || exit 1
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 cc=.venv/bin/conv-conformance
 adapters="reference keras tf-keras torch jax"
@@ -55,10 +53,6 @@ if [ "$what" = results ] || [ "$what" = all ]; then
         $cc run --adapter "$a" --profile standard --dtype "$dt" --jobs 2 --out "docs/results/$a-$dt-avx2" >/dev/null
       rm -f "docs/results/$a-$dt-avx2/report.partial.jsonl" "docs/results/$a-$dt-avx2/run.json"
     done
-    r=docs/results
-    $cc scoreboard $r/reference-$dt/report.json $r/keras-$dt/report.json $r/keras-$dt-avx2/report.json \
-      $r/tf-keras-$dt/report.json $r/tf-keras-$dt-avx2/report.json $r/torch-$dt/report.json \
-      $r/torch-$dt-avx2/report.json $r/jax-$dt/report.json --out "docs/results/scoreboard-$dt"
   done
 fi
 keep() {  # a finished run's directory, without what only --resume needs
@@ -84,6 +78,17 @@ if [ "$what" = networks ] || [ "$what" = all ]; then
     $cc run --adapter "$a" --profile networks --dtype "$dt" --jobs 2 --timeout 300 \
       --out "docs/results/networks/$a-$dt" >/dev/null
     keep "docs/results/networks/$a-$dt"
+  done
+fi
+# One scoreboard per dtype: every standard-profile report there is, frameworks and runtimes.
+if [ "$what" = results ] || [ "$what" = runtimes ] || [ "$what" = all ] || [ "$what" = readme ]; then
+  r=docs/results
+  for dt in float32 float64; do
+    runs=()
+    for f in $r/{reference,keras,tf-keras,torch,jax}-$dt{,-avx2}/report.json $r/runtimes/*-$dt/report.json; do
+      [ -f "$f" ] && runs+=("$f")
+    done
+    $cc scoreboard "${runs[@]}" --out "$r/scoreboard-$dt" >/dev/null || exit 1
   done
 fi
 .venv/bin/python scripts/results_table.py readme docs/results || exit 1
