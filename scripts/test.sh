@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite on 2 workers, then run the tests whose
-# outcome depends on the CPU kernels (marker `kernels`) again with TensorFlow's oneDNN switched
-# the other way, and, on an AVX-512 CPU, with oneDNN capped at AVX2 (what an AVX2-only CPU runs).
+# Set up (scripts/setup.sh) and run the whole test suite on 2 workers, then run every test that
+# runs TensorFlow or PyTorch kernels (markers `kernels`, `tensorflow`, `tf_keras`, `torch`) again
+# with TensorFlow's oneDNN switched the other way, and, on an AVX-512 CPU, with oneDNN capped at
+# AVX2 (what an AVX2-only CPU runs).
 # Extra arguments go to every pytest pass. Under CI (CI set), Hypothesis runs the derandomized
 # "ci" profile. Exit status: the first failing pass's; pytest's 5 (no tests collected) is a failure.
 set -uo pipefail
@@ -37,9 +38,11 @@ from conv_conformance.conformance import environment
 import tensorflow
 print(int(bool(environment.tensorflow_onednn())), environment.onednn_isa())" 2>/dev/null | tail -1)
 flip=$([ "${onednn:-1}" = 1 ] && echo 0 || echo 1)
-run_pass "kernels, TF_ENABLE_ONEDNN_OPTS=$flip" TF_ENABLE_ONEDNN_OPTS=$flip -- -m kernels "$@" || exit $?
+# Every test whose outcome can depend on which CPU kernels run.
+kernels="kernels or tensorflow or tf_keras or torch"
+run_pass "kernels, TF_ENABLE_ONEDNN_OPTS=$flip" TF_ENABLE_ONEDNN_OPTS=$flip -- -m "$kernels" "$@" || exit $?
 if [ "${isa:-}" = avx512 ]; then
   run_pass "kernels, oneDNN on, ONEDNN_MAX_CPU_ISA=AVX2" TF_ENABLE_ONEDNN_OPTS=1 ONEDNN_MAX_CPU_ISA=AVX2 \
-    -- -m kernels "$@" || exit $?
+    -- -m "$kernels" "$@" || exit $?
 fi
 exit 0
