@@ -16,7 +16,7 @@ Bad input from a user (an unknown layer, an unreadable waiver file) raises
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Collection, Sequence
 
 from conv_conformance import reference
@@ -87,10 +87,6 @@ class RunConfig:
         """What the process that scores a case needs: dtype, tolerance mode, repeat."""
         return ScoringOptions(self.dtype, self.tolerance, self.repeat)
 
-    def to_json(self) -> dict[str, Any]:
-        """The configuration as data (a bundle's command.json, a run's run.json)."""
-        return asdict(self)
-
 
 @dataclass
 class Outcome:
@@ -100,7 +96,6 @@ class Outcome:
     interrupted: bool
     path: Any = None
     adapter: AdapterInfo | None = None
-    results: list[CaseResult] = field(default_factory=list)
 
 
 class Session:
