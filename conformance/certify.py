@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from conv_conformance.oracle.cases import case_set, corpus_id
-from conv_conformance.vocabulary import DEFAULT_TOLERANCE, PASSING, PROFILES
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, PASSING, PROFILES, VERDICTS
 
 from . import waivers as waiver_mod
 from .levels import LevelTally, coverage_line, mandatory_categories, parse_declaration
@@ -42,7 +42,8 @@ from .report import ReportWriter, jsonable, suite_version
 from .session import RunConfig, Session, UsageError, load_waivers
 
 __all__ = ["BUNDLE_FILES", "KNOWN_VERSIONS", "WITHDRAWN_VERSIONS", "CertifyOptions", "Certified", "suite_digest",
-           "required_hash", "chain", "certify", "verify", "Check", "verification_report"]
+           "required_hash", "chain", "certify", "verify", "Check", "verification_report", "outcome",
+           "VERIFIED_CONFORMANT", "VERIFIED_NOT_CONFORMANT", "NOT_VERIFIED"]
 
 BUNDLE_FILES = ("report.json", "cases.jsonl", "environment.json", "suite.json", "command.json",
                 "waivers.json", "STATEMENT.json", "MANIFEST.sha256")
@@ -432,14 +433,14 @@ def verify(bundle: str | os.PathLike) -> list[Check]:
         for r in records:
             case = by_id.get(r["id"])
             for cat, verdict in r["verdicts"].items():
-                if verdict not in ALLOWED:
-                    problems.append(f"{r['id']} {cat}: {verdict} is not allowed")
+                if verdict not in VERDICTS:
+                    problems.append(f"{r['id']} {cat}: {verdict!r} is not a verdict")
                 elif verdict == "unsupported" and case is not None and cat in mandatory_categories(
                         decl, case.layer, case.spec, case.kind, suite["dtype"]):
                     problems.append(f"{r['id']} {cat}: declined, but the declaration makes it mandatory")
         return problems[:50], None
 
-    check("every verdict allowed", allowed)
+    check("no mandatory case declined", allowed)
 
     def waivers_valid():
         data = _load_json(bundle, "waivers.json")
@@ -483,6 +484,12 @@ def verify(bundle: str | os.PathLike) -> list[Check]:
         problems = []
         if statement.get("conformant") is not conformant:
             problems.append(f"the statement claims conformant={statement.get('conformant')}, the records give {conformant}")
+        if (report.get("summary") or {}).get("conformant") is not conformant:
+            problems.append(f"report.json's summary says conformant={(report.get('summary') or {}).get('conformant')}, "
+                            f"the records give {conformant}")
+        if statement.get("claim") != _claim(report.get("adapter") or {}, conformant, suite, tally.coverage(),
+                                            tally.levels()):
+            problems.append("the statement's claim text is not the one the records give")
         if statement.get("levels") != tally.levels():
             problems.append("the statement's per-layer levels differ from those the records give")
         if statement.get("coverage") != tally.coverage():
@@ -518,6 +525,22 @@ def verify(bundle: str | os.PathLike) -> list[Check]:
     return checks
 
 
+#: ``verify``'s exit statuses: an authentic bundle that records CONFORMANT; an authentic bundle that
+#: records NOT CONFORMANT; a bundle that does not verify (altered, incomplete or inconsistent).
+VERIFIED_CONFORMANT, VERIFIED_NOT_CONFORMANT, NOT_VERIFIED = 0, 1, 3
+
+
+def outcome(bundle: Path, checks: Sequence[Check]) -> tuple[int, str]:
+    """The exit status and the closing line of a verification: what an authentic bundle records,
+    or that the bundle does not verify."""
+    if not checks or not all(c.ok for c in checks):
+        return NOT_VERIFIED, f"NOT VERIFIED: {sum(not c.ok for c in checks)} check(s) failed"
+    conformant = json.loads((bundle / "STATEMENT.json").read_text("utf-8"))["conformant"]
+    if conformant:
+        return VERIFIED_CONFORMANT, "VERIFIED: the bundle is authentic and records CONFORMANT"
+    return VERIFIED_NOT_CONFORMANT, "VERIFIED: the bundle is authentic and records NOT CONFORMANT"
+
+
 def verification_report(bundle: Path, checks: Sequence[Check]) -> str:
     """The printed verification report: one line per check, details indented, then the verdict."""
     lines = [f"verification of {bundle}"]
@@ -532,5 +555,5 @@ def verification_report(bundle: Path, checks: Sequence[Check]) -> str:
             lines.append("claim: " + json.loads((bundle / "STATEMENT.json").read_text("utf-8"))["claim"])
         except (OSError, ValueError, KeyError):
             pass
-    lines.append("VERIFIED" if ok else f"NOT VERIFIED: {sum(not c.ok for c in checks)} check(s) failed")
+    lines.append(outcome(bundle, checks)[1])
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from conv_conformance.conformance import resume as resuming
-from conv_conformance.conformance.certify import CertifyOptions, certify, verification_report, verify
+from conv_conformance.conformance.certify import CertifyOptions, certify, outcome, verification_report, verify
 from conv_conformance.conformance.explore import explore, reproducer
 from conv_conformance.conformance.levels import coverage_line
 from conv_conformance.conformance.registry import GROUP, AdapterError, list_adapters, resolve
@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_guarded(_certify))
 
     v = sub.add_parser("verify", help="check a certification bundle",
-                       description="Check a bundle written by certify; exit 0 only if every check holds.")
+                       description="Check a bundle written by certify. Exit 0: authentic, records CONFORMANT; 1: authentic, "
+                                   "records NOT CONFORMANT; 3: the bundle does not verify; 2: usage error.")
     v.add_argument("bundle", metavar="BUNDLE")
     v.set_defaults(func=_guarded(_verify))
 
@@ -538,7 +539,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise UsageError(f"Argument BUNDLE must be a bundle directory written by certify. Received: {args.bundle!r}")
     checks = verify(bundle)
     print(verification_report(bundle, checks))
-    return 0 if checks and all(c.ok for c in checks) else 1
+    return outcome(bundle, checks)[0]
 
 
 # ------------------------------------------------------------------ report, scoreboard, compare
