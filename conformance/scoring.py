@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from conv_conformance import reference
+from conv_conformance import _compat, reference
 from conv_conformance.oracle.materialize import check_dtype, check_tolerance_mode, materialize
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE, worst_verdict
 
@@ -389,20 +389,9 @@ def _score_determinism(result: record.CaseResult, runs: dict[str, list], repeat:
                         f"identical calls [{call}]")
 
 
-def __getattr__(name: str) -> Any:
-    """The names this module used to define, still importable from here for one release."""
-    import warnings
-
-    moved = {"cast": "calls", "describe_call": "calls", "summarize_exception": "calls", "score": "compare",
-             "Score": "compare", "strict_allowed": "compare", "CaseResult": "record",
-             "CATEGORIES": "vocabulary", "VERDICTS": "vocabulary", "FAILING": "vocabulary",
-             "worst_verdict": "vocabulary"}
-    if name not in moved:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    home = ("conv_conformance.vocabulary" if moved[name] == "vocabulary"
-            else f"conv_conformance.conformance.{moved[name]}")
-    warnings.warn(f"{__name__}.{name} moved to {home}.{name}; the old name goes in the next release",
-                  DeprecationWarning, stacklevel=2)
-    import importlib
-
-    return getattr(importlib.import_module(home), name)
+_MOVED = {**dict.fromkeys(("cast", "describe_call", "summarize_exception"), "conv_conformance.conformance.calls"),
+          **dict.fromkeys(("score", "Score", "strict_allowed"), "conv_conformance.conformance.compare"),
+          "CaseResult": "conv_conformance.conformance.record",
+          **dict.fromkeys(("CATEGORIES", "VERDICTS", "FAILING", "worst_verdict"), "conv_conformance.vocabulary")}
+# the names this module used to define, still importable from here for one release
+__getattr__ = _compat.forward(__name__, _MOVED)

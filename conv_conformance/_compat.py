@@ -64,17 +64,19 @@ def alias_top_level(name: str) -> None:
     sys.modules[name] = importlib.import_module(f"conv_conformance.{name}")
 
 
-def forward(old: str, new: str, names: tuple[str, ...] | None = None) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for a module that moved from ``old`` to ``new``: each name read
-    from the old module warns once per access and returns the new module's object."""
+def forward(old: str, new: str | dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for names that moved out of ``old``: to the module ``new``, or, with
+    a dict, each listed name to its own module. Each name read from the old module warns once
+    per access and returns the new module's object."""
 
     def __getattr__(attr: str) -> Any:
-        if attr.startswith("__") or (names is not None and attr not in names):
+        home = new.get(attr) if isinstance(new, dict) else new
+        if attr.startswith("__") or home is None:
             raise AttributeError(f"module {old!r} has no attribute {attr!r}")
-        module = importlib.import_module(new)
+        module = importlib.import_module(home)
         if not hasattr(module, attr):
-            raise AttributeError(f"module {old!r} has no attribute {attr!r} (it moved to {new})")
-        warnings.warn(f"{old}.{attr} moved to {new}.{attr}; the old path goes in the next release",
+            raise AttributeError(f"module {old!r} has no attribute {attr!r} (it moved to {home})")
+        warnings.warn(f"{old}.{attr} moved to {home}.{attr}; the old path goes in the next release",
                       DeprecationWarning, stacklevel=2)
         return getattr(module, attr)
 
