@@ -29,7 +29,13 @@ Without a declaration nothing is re-scored, and the per-layer levels
 Levels of a layer: ``full`` (no case declined, none failing), ``core`` (every optional
 feature that occurs was declined, the core was not), ``partial`` (some optional features
 declined: listed), ``not_conformant`` (a failing case, or a declined core case),
-``not_implemented`` (every case declined).
+``not_implemented`` (every valid case declined: rejecting an invalid configuration is no sign of
+an implementation). Levels are those of the run's dtype: at a dtype other than the core's,
+declining every valid case of a layer is "not implemented at float64", and a declined case
+that uses no optional feature is a declined core case *at that dtype*.
+
+A run is conformant (:func:`conformant`) only when it is complete, no case fails and no layer
+is ``not_conformant``; every front end, report and bundle uses this one rule.
 
 Imports only the standard library and :mod:`reference`.
 """
@@ -44,7 +50,8 @@ from conv_conformance.vocabulary import DTYPES as _ALL_DTYPES
 
 __all__ = ["ACTIVATION_FAMILIES", "DTYPES", "CORE_DTYPE", "LEVELS", "Declaration", "DeclarationError",
            "optional_features", "case_features", "declare", "parse_declaration", "declaration_of",
-           "mandatory_categories", "enforce", "LevelTally", "coverage_line", "report_levels", "level_text"]
+           "mandatory_categories", "enforce", "LevelTally", "coverage_line", "category_line", "report_levels",
+           "level_text", "conformant"]
 
 #: Activation families; an adapter that claims a family must compute every activation in it.
 ACTIVATION_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -240,24 +247,34 @@ class LevelTally:
     """Per-layer levels and coverage from case records (report.json ``cases`` entries or
     CaseResult.to_json()), added one at a time; constant memory per layer."""
 
-    def __init__(self, declaration: Declaration | dict | None = None) -> None:
+    def __init__(self, declaration: Declaration | dict | None = None, dtype: str | None = None) -> None:
         if isinstance(declaration, Mapping):
             declaration = parse_declaration(declaration)
         self.declaration = declaration
+        self.dtype = dtype  # None: the first record's
         self.layers: dict[str, dict[str, Any]] = {}
         self.cases = 0
         self.declined_cases = 0
+        self.categories: dict[str, list[int]] = {}  # category -> [cases, declined]
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Count one case record (needs layer, spec, verdicts)."""
         layer = record["layer"]
         t = self.layers.setdefault(layer, {"cases": 0, "failing": 0, "declined": 0, "all_declined": 0,
-                                           "core_declined": 0, "seen": set(), "supported": set(),
-                                           "blamed": set(), "ambiguous": []})
+                                           "core_declined": 0, "valid": 0, "valid_declined": 0,
+                                           "seen": set(), "supported": set(), "blamed": set(), "ambiguous": []})
         verdicts = record.get("verdicts") or {}
         feats = case_features(record.get("spec") or {})
+        if self.dtype is None:
+            self.dtype = record.get("dtype")
         t["cases"] += 1
         self.cases += 1
+        for c, v in verdicts.items():
+            n = self.categories.setdefault(c, [0, 0])
+            n[0] += 1
+            n[1] += v == _DECLINED
+        valid = record.get("kind", "valid") == "valid"
+        t["valid"] += valid
         categories = {_CATEGORY_FEATURE[c] for c in verdicts if c in _CATEGORY_FEATURE}
         t["seen"] |= feats | categories
         declined = _declined(verdicts)
@@ -270,6 +287,7 @@ class LevelTally:
         t["declined"] += 1
         if len(declined) == len(verdicts):
             t["all_declined"] += 1
+            t["valid_declined"] += valid
         if all(c in _CATEGORY_FEATURE for c in declined):
             t["blamed"] |= {_CATEGORY_FEATURE[c] for c in declined}
             t["supported"] |= feats | (categories - t["blamed"])
@@ -281,7 +299,8 @@ class LevelTally:
             t["ambiguous"].append(feats)
 
     def levels(self) -> dict[str, dict[str, Any]]:
-        """{layer: {"level", "declined_features", "cases", "declined", "failing"}} in layer order."""
+        """{layer: {"level", "declined_features", "cases", "declined", "failing"}} in layer order, with
+        ``dtype`` when the run's dtype is not the core dtype (the levels are those at that dtype)."""
         out = {}
         for layer in sorted(self.layers):
             t = self.layers[layer]
@@ -291,7 +310,7 @@ class LevelTally:
             optional = t["seen"]
             if t["failing"]:
                 level = "not_conformant"
-            elif t["all_declined"] == t["cases"]:
+            elif t["all_declined"] == t["cases"] or (t["valid"] and t["valid_declined"] == t["valid"]):
                 level = "not_implemented"
             elif t["core_declined"]:
                 level = "not_conformant"
@@ -303,13 +322,25 @@ class LevelTally:
                 level = "partial"
             out[layer] = {"level": level, "declined_features": sorted(blamed), "cases": t["cases"],
                           "declined": t["declined"], "failing": t["failing"]}
+            if self.dtype not in (None, CORE_DTYPE):  # a level at another dtype says so
+                out[layer]["dtype"] = self.dtype
         return out
 
     def coverage(self) -> dict[str, Any]:
-        """{"cases", "declined" (cases with a declined category), "scored" (fully scored), "fraction"}."""
+        """{"cases", "declined" (cases with a declined category), "scored" (fully scored), "fraction",
+        "by_category": {category: {"cases" (that have it), "declined", "scored", "fraction"}}}: an
+        optional category left out shows as that category's coverage, not as every case's."""
         scored = self.cases - self.declined_cases
+        by_category = {c: {"cases": n, "declined": d, "scored": n - d, "fraction": (n - d) / n if n else 1.0}
+                       for c, (n, d) in sorted(self.categories.items())}
         return {"cases": self.cases, "declined": self.declined_cases, "scored": scored,
-                "fraction": (scored / self.cases) if self.cases else 1.0}
+                "fraction": (scored / self.cases) if self.cases else 1.0, "by_category": by_category}
+
+
+def conformant(levels: Mapping[str, Mapping[str, Any]], *, failing: int = 0, interrupted: bool = False) -> bool:
+    """The one meaning of CONFORMANT: a complete run with no failing case and no layer
+    ``not_conformant`` (so a declined core case is non-conformance with or without a declaration)."""
+    return not interrupted and failing == 0 and all(v["level"] != "not_conformant" for v in levels.values())
 
 
 def coverage_line(coverage: Mapping[str, Any], levels: Mapping[str, Mapping[str, Any]]) -> str:
@@ -318,7 +349,21 @@ def coverage_line(coverage: Mapping[str, Any], levels: Mapping[str, Mapping[str,
             f"({100 * coverage['fraction']:.1f}%), {coverage['declined']} declined")
     counts = {lv: sum(1 for v in levels.values() if v["level"] == lv) for lv in LEVELS}
     parts = [f"{n} {lv.replace('_', ' ')}" for lv, n in counts.items() if n]
-    return text + (f"; layers: {', '.join(parts)}" if parts else "")
+    dtypes = {v.get("dtype") for v in levels.values()} - {None, CORE_DTYPE}
+    at = f" at {dtypes.pop()}" if len(dtypes) == 1 else ""
+    return text + (f"; layers{at}: {', '.join(parts)}" if parts else "")
+
+
+def category_line(by_category: Mapping[str, Mapping[str, int]]) -> str:
+    """Each category's verdict counts apart (from report.json ``summary.by_category``), e.g.
+    ``output 348 pass; gradient 340 pass, 8 fail; initializer 348 unsupported``; categories no
+    case has are left out."""
+    parts = []
+    for category, counts in by_category.items():
+        shown = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        if shown:
+            parts.append(f"{category} {shown}")
+    return "; ".join(parts)
 
 
 def report_levels(report: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -342,6 +387,9 @@ def level_text(entry: Mapping[str, Any]) -> str:
             "partial": "partial", "not_implemented": "not implemented",
             "not_conformant": "not conformant"}[entry["level"]]
     declined = entry.get("declined_features") or []
+    dtype = entry.get("dtype")
+    if dtype not in (None, CORE_DTYPE):
+        text += f" at {dtype}"
     if declined and entry["level"] in ("partial", "core", "not_conformant"):
         text += f" (declined: {', '.join(declined)})"
     return text

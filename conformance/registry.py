@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from .adapters import exec_process as _exec_process
+from .adapters.exec_process import PREFIX as EXEC_PREFIX
+from .adapters.exec_process import exec_adapter
 from .contract import ContractError, check_adapter
 from .environment import detect
 from .levels import declaration_of
@@ -21,6 +24,7 @@ __all__ = ["GROUP", "AdapterError", "AdapterNotFound", "AdapterInfo", "Registere
            "load_adapter", "describe", "list_adapters", "adapter_name", "adapter_versions", "adapter_environment"]
 
 GROUP = "conv_conformance.adapters"
+_EXEC_MODULE = _exec_process.__name__
 # Modules whose version a report records when an adapter has imported them.
 _FRAMEWORKS = ("numpy", "tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "ml_dtypes")
 
@@ -78,7 +82,13 @@ def resolve(name: str) -> str:
     """The ``module:attr`` target of an adapter name (a target is returned as is).
 
     Raises AdapterNotFound, listing the registered adapters, for an unknown name.
+    ``exec:COMMAND`` (an implementation speaking docs/exec-protocol.md) is its own target.
     """
+    if name.startswith(EXEC_PREFIX):
+        if not name[len(EXEC_PREFIX):].strip():
+            raise AdapterNotFound(f"Adapter {name!r} names no command: write exec:COMMAND, "
+                                  "e.g. exec:./my-implementation")
+        return name
     if ":" in name:
         module, _, attr = name.partition(":")
         if not module or not attr:
@@ -109,6 +119,14 @@ def _import_target(target: str) -> Any:
     return obj
 
 
+def out_of_process(name: str) -> bool:
+    """Whether the adapter ``name`` computes in a process of its own (``exec:`` and the named
+    adapters built on it): a worker is then only a client, and preloading it would start an
+    implementation process that no case uses."""
+    target = resolve(name)
+    return target.startswith(EXEC_PREFIX) or target.partition(":")[0] == _EXEC_MODULE
+
+
 def load_adapter(name: str) -> Any:
     """The adapter named ``name`` (entry-point name or ``module:attr``), ready to call.
 
@@ -116,6 +134,11 @@ def load_adapter(name: str) -> Any:
     callable ``forward``.
     """
     target = resolve(name)
+    if target.startswith(EXEC_PREFIX):
+        try:
+            return exec_adapter(target)
+        except Exception as exc:  # cannot start, no hello, a malformed hello
+            raise AdapterError(f"Starting adapter {target!r} failed: {exc}") from exc
     obj = _import_target(target)
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "forward")):
         try:

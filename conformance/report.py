@@ -22,8 +22,9 @@ import numpy as np
 
 from conv_conformance.vocabulary import CATEGORIES, FAILING, VERDICTS
 
+from . import findings
 from .environment import detect
-from .levels import LevelTally
+from .levels import LevelTally, conformant
 from .record import CaseResult
 
 __all__ = ["SCHEMA_VERSION", "ReportWriter", "jsonable", "platform_info", "utc_now", "suite_version",
@@ -95,6 +96,8 @@ class ReportWriter:
         self._levels: LevelTally | None = None
         #: more summary fields, e.g. ``waivers`` (conformance.waivers.WaiverSet.summary)
         self.summary_extra: dict[str, Any] = {}
+        #: mark failing cases with the known findings that explain them (conformance.findings)
+        self.findings = True
         self._stream = open(self.partial_path, "w", encoding="utf-8")
 
     @property
@@ -118,6 +121,13 @@ class ReportWriter:
             bits = precision["bits"]
             if bits is not None and (tally["min_bits"] is None or bits < tally["min_bits"]):
                 tally["min_bits"] = bits
+            if precision.get("worst_u") is not None:  # the error against the output's own rounding
+                medians = self.__dict__.setdefault("_median_u", [])
+                medians.append(precision["median_u"])
+                tally["median_u"] = round(float(np.median(medians)), 3)
+                tally["worst_u"] = max(tally.get("worst_u", 0.0), precision["worst_u"])
+                if precision.get("bits_lost") is not None:
+                    tally["max_bits_lost"] = max(tally.get("max_bits_lost", 0.0), precision["bits_lost"])
         self._offsets[index] = self._stream.tell()
         record = result.to_json()
         self.level_tally.add(record)
@@ -132,19 +142,42 @@ class ReportWriter:
         return self._levels
 
     def summary(self, *, interrupted: bool = False) -> dict[str, Any]:
-        """The report's ``summary``: conformant when complete and no case is fail/error/timeout/crash;
-        ``levels`` per layer and ``coverage`` (conformance.levels)."""
+        """The report's ``summary``: conformant when complete, no case is fail/error/timeout/crash and
+        no layer is not_conformant (conformance.levels.conformant); ``levels`` per layer and
+        ``coverage``, overall and per category (conformance.levels)."""
         failing = sum(self.counts[v] for v in FAILING)
-        return {"conformant": not interrupted and failing == 0, "cases": self.cases,
+        levels = self.level_tally.levels()
+        return {"conformant": conformant(levels, failing=failing, interrupted=interrupted), "cases": self.cases,
                 "counts": dict(self.counts),
                 "by_category": {c: dict(n) for c, n in self.by_category.items()},
                 "worst_ratio": jsonable(self.worst_ratio),
-                "coverage": self.level_tally.coverage(), "levels": self.level_tally.levels(),
+                "coverage": self.level_tally.coverage(), "levels": levels,
                 **self.summary_extra}
 
+    def _findings_matcher(self) -> Any:
+        """The catalogue of known findings bound to this run's adapter, versions, environment and
+        dtype (conformance.findings), or None when ``self.findings`` is off or no adapter is recorded."""
+        adapter = self.meta.get("adapter") or {}
+        if not self.findings or not adapter.get("name"):
+            return None
+        return findings.Matcher(findings.load(), adapter, self.meta.get("environment") or {}, self.meta.get("dtype", "float32"))
+
     def finish(self, *, interrupted: bool = False) -> dict[str, Any]:
-        """Write report.json (cases in case-set order) and return its summary."""
+        """Write report.json (cases in case-set order) and return its summary. Each failing case
+        carries the ids of the known findings that explain it (``findings``) or ``new``; the
+        summary's ``findings`` counts them (conformance.findings); no verdict changes."""
         self._stream.close()
+        try:  # a first pass counts the known and new failures for the summary
+            matcher = self._findings_matcher()
+            if matcher is not None:
+                with open(self.partial_path, encoding="utf-8") as src:
+                    for index in sorted(self._offsets):
+                        src.seek(self._offsets[index])
+                        matcher.annotate(json.loads(src.readline()))
+                self.summary_extra["findings"] = matcher.summary()
+        except Exception:  # noqa: BLE001 - a broken catalogue must not cost the report: written unannotated
+            matcher = None
+            self.summary_extra.pop("findings", None)
         head = {"schema_version": SCHEMA_VERSION, **self.meta, "finished": utc_now(),
                 "interrupted": interrupted, "summary": self.summary(interrupted=interrupted)}
         tmp = self.path.with_suffix(".json.tmp")
@@ -153,7 +186,10 @@ class ReportWriter:
             out.write(text[:-2] + ',\n "cases": [')  # text ends with "\n}"
             for n, index in enumerate(sorted(self._offsets)):
                 src.seek(self._offsets[index])
-                out.write(("\n  " if n == 0 else ",\n  ") + src.readline().rstrip("\n"))
+                line = src.readline().rstrip("\n")
+                if matcher is not None:
+                    line = json.dumps(matcher.annotate(json.loads(line), count=False), allow_nan=False)
+                out.write(("\n  " if n == 0 else ",\n  ") + line)
             out.write("\n ]\n}\n")
             out.flush()
             os.fsync(out.fileno())

@@ -12,8 +12,10 @@ The parent waits on every pipe and process sentinel at once
 timeout. A case still running at its deadline is recorded as ``timeout``; a
 worker that dies (segfault, abort, ``os._exit``) is recorded as ``crash`` for
 the case it held. Either way the worker is replaced by a fresh one and the run
-goes on. Results are yielded as they arrive; nothing about finished cases is
-kept here.
+goes on. From the first replacement on, a fork server loads the adapter once and fresh workers
+are forked from it, already loaded (conformance._forkserver), where the adapter's libraries
+leave that process single-threaded; otherwise they are spawned too. Results are yielded as
+they arrive; nothing about finished cases is kept here.
 
 Each worker starts with its numerical libraries limited to ``threads`` threads
 (default 1; OpenMP/oneDNN, OpenBLAS, MKL, TensorFlow, XLA), whatever ``jobs``
@@ -38,8 +40,9 @@ from typing import Any, Iterator, Sequence
 from conv_conformance.oracle.case import Case
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE
 
+from . import _forkserver
 from .record import CaseResult, lost
-from .registry import AdapterInfo, describe, load_adapter
+from .registry import AdapterInfo, describe, load_adapter, out_of_process
 from .scoring import ScoringOptions, evaluate
 
 __all__ = ["run", "Isolated", "WorkerStartError", "AdapterInfo"]
@@ -218,7 +221,7 @@ def captured(path: str | None, head: int = OUTPUT_HEAD, tail: int = OUTPUT_TAIL)
 
 class _Pool:
     def __init__(self, target: str, jobs: int, timeout: float, threads: int | None,
-                 memory_limit: int | None = None, capture: bool = True) -> None:
+                 memory_limit: int | None = None, capture: bool = True, preload: bool = True) -> None:
         self.target, self.jobs, self.timeout, self.threads = target, jobs, timeout, threads
         self.memory_limit = memory_limit
         self.context = multiprocessing.get_context("spawn")
@@ -226,15 +229,57 @@ class _Pool:
         self.info: AdapterInfo | None = None
         self.logdir = tempfile.mkdtemp(prefix="conv-conformance-") if capture else None
         self.spawned = 0
+        self.preload = preload and not out_of_process(target)
+        self.server: _forkserver.Server | None = None
+        self.serverdir: str | None = None
+        self.forked = 0  # workers forked from the server (the others were spawned)
+        self.deferred = 0  # workers to start once the server has loaded the adapter (fill)
 
-    def spawn(self) -> _Slot:
+    def _start_server(self) -> None:
+        """Start the fork server that loads the adapter once for every later worker. Started at
+        the first replacement, not with the run: a run that never replaces a worker pays nothing."""
+        self.serverdir = tempfile.mkdtemp(prefix="conv-conformance-server-")
+        log = None if self.logdir is None else os.path.join(self.serverdir, "server.log")
+        self.server = _forkserver.Server(self.target, os.path.join(self.serverdir, "status.json"), log)
+        with _thread_limits(self.threads):
+            self.server.start()
+
+    def spawn(self) -> _Slot | None:
+        """Start a worker: forked from the fork server once it has loaded the adapter and is safe
+        to fork from (conformance._forkserver), else a fresh spawned interpreter. While the server
+        is still loading, the worker is deferred (None; :meth:`fill` starts it): a spawned worker
+        would import the same frameworks at the same time, on the same cores."""
+        if self.preload and self.server is None and self.spawned >= self.jobs:
+            self._start_server()
+        if self.server is not None and self.server.loading(_STARTUP_TIMEOUT):
+            self.deferred += 1
+            return None
+        return self._start()
+
+    def fill(self) -> None:
+        """Start the workers deferred while the fork server loaded, once it has (or has failed)."""
+        while self.deferred and not self.server.loading(_STARTUP_TIMEOUT):
+            self.deferred -= 1
+            self._start()
+
+    def _start(self) -> _Slot:
         parent, child = self.context.Pipe()
         self.spawned += 1
         log = None if self.logdir is None else os.path.join(self.logdir, f"worker-{self.spawned}.log")
-        process = self.context.Process(target=_worker, args=(child, self.target, log, self.memory_limit),
-                                       daemon=True, name="conv-conformance-worker")
-        with _thread_limits(self.threads):
-            process.start()
+        args = (child, self.target, log, self.memory_limit)
+        process = None
+        if self.server is not None and self.server.usable():
+            process = self.server.Process(target=_worker, args=args, daemon=True, name="conv-conformance-worker")
+            try:
+                process.start()
+                self.forked += 1
+            except (OSError, EOFError, ValueError):  # the server went away between the check and the fork
+                self.server.stop()
+                process = None
+        if process is None:
+            process = self.context.Process(target=_worker, args=args, daemon=True, name="conv-conformance-worker")
+            with _thread_limits(self.threads):
+                process.start()
         child.close()
         slot = _Slot(process, parent, deadline=time.monotonic() + _STARTUP_TIMEOUT, log=log)
         self.slots.append(slot)
@@ -279,15 +324,19 @@ class _Pool:
         for slot in list(self.slots):
             slot.process.join(0.5 if slot.task is None else 0)
             self.retire(slot)
-        if self.logdir is not None:
-            shutil.rmtree(self.logdir, ignore_errors=True)
+        if self.server is not None:
+            self.server.stop()
+        for directory in (self.logdir, self.serverdir):
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
         cases_per_worker: int | None = None, repeat: int = 0, memory_limit: int | None = None,
         capture: bool = True, arrays: Sequence[Any] | None = None,
-        tolerance: str = DEFAULT_TOLERANCE) -> Iterator[tuple[int, CaseResult]]:
+        tolerance: str = DEFAULT_TOLERANCE, results: str | None = None,
+        preload: bool = True) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``memory_limit`` (bytes) caps each worker's address space once its adapter has loaded
@@ -304,6 +353,8 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     adapter's own ``cases_per_worker`` attribute if it has one, 0 never replaces.
     ``repeat`` >= 2 scores the ``determinism`` category (see conformance.scoring.check);
     ``tolerance`` is the mode of the allowed errors the workers derive (oracle.materialize).
+    ``preload``: a worker that replaces another is forked from a server process that has loaded
+    the adapter once (conformance._forkserver), where that is safe; False spawns every worker.
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
@@ -322,14 +373,15 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     if memory_limit is not None and memory_limit < 1:
         raise ValueError(f"Argument `memory_limit` must be a number of bytes >= 1 or None. "
                          f"Received: memory_limit={memory_limit!r}")
-    options = ScoringOptions(dtype, tolerance, repeat)
-    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture)
+    options = ScoringOptions(dtype, tolerance, repeat, results)  # results: see ScoringOptions
+    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture, preload)
     pending = deque(enumerate(cases))
     try:
         for _ in range(pool.jobs):
             pool.spawn()
         remaining = len(pending)
         while remaining:
+            pool.fill()
             limit = cases_per_worker if cases_per_worker is not None else (pool.info and pool.info.cases_per_worker)
             for slot in list(pool.slots):
                 if limit and slot.ready and slot.task is None and slot.done >= limit and pending:
@@ -344,6 +396,8 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
             now = time.monotonic()
             busy = [s for s in pool.slots if s.task is not None or not s.ready]
             nearest = min((s.deadline for s in busy), default=now + 1.0)
+            if pool.deferred:  # the server tells that it has loaded by a file: look every 50 ms
+                nearest = min(nearest, now + 0.05)
             handles = [s.conn for s in pool.slots] + [s.process.sentinel for s in pool.slots]
             ready = set(wait(handles, timeout=max(0.0, nearest - now)))
             for slot in list(pool.slots):
@@ -459,6 +513,9 @@ class Isolated:
 
     def _ready(self, dtype: str) -> _Slot:
         """The worker, once it has loaded the adapter (a fresh one is still importing it)."""
+        while not self._pool.slots:  # deferred until the fork server has loaded the adapter
+            time.sleep(0.05)
+            self._pool.fill()
         slot = self._pool.slots[0]
         while not slot.ready:
             self._step(slot, dtype)

@@ -21,10 +21,11 @@ from conv_conformance.oracle.materialize import check_dtype, check_tolerance_mod
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE, worst_verdict
 
 from . import Unsupported, training
-from . import calls, compare, record
+from . import calls, compare, record, results_store
 from .calls import MAX_MESSAGE, CallText, error_text, exception_record
+from .exec_protocol import ProtocolError
 from .levels import declaration_of, enforce
-from .precision import judge
+from .precision import accumulation_note, judge
 
 __all__ = ["ScoringOptions", "evaluate", "check", "RECHECK_CALLS"]
 
@@ -39,6 +40,9 @@ class ScoringOptions:
     dtype: str = "float32"
     tolerance: str = DEFAULT_TOLERANCE
     repeat: int = 0
+    #: a directory: the process that scores a case writes there every result the adapter returned
+    #: (conformance.results_store), so arrays never travel back to the parent
+    results: str | None = None
 
     def __post_init__(self) -> None:
         check_dtype(self.dtype)
@@ -52,7 +56,12 @@ def evaluate(adapter: Any, case: Any, options: ScoringOptions, materialized: Any
     allowed errors are given, as for a case read from an exported corpus or drawn by ``explore``)
     and :func:`check` it. The one path from a case to its record."""
     m = materialized if materialized is not None else materialize(case, options.dtype, options.tolerance)
-    return check(adapter, case, m, options.dtype, repeat=options.repeat)
+    if options.results is None:
+        return check(adapter, case, m, options.dtype, repeat=options.repeat)
+    recorder = results_store.recorder_for(adapter)
+    result = check(recorder, case, m, options.dtype, repeat=options.repeat)
+    results_store.write(options.results, case.id, options.dtype, recorder)
+    return result
 
 #: Calls of a failing forward or vjp (the first included) before its verdict is settled: a result
 #: that changes between identical calls is ``nondeterministic``, not ``fail``.
@@ -137,6 +146,10 @@ def _check_invalid(adapter, case, m, dtype, call, timer, result) -> None:
         result.verdicts["error_behaviour"] = "unsupported"
         result.exception = exception_record(exc)
         result.message = f"unsupported: {exc} [{call}]"
+    except ProtocolError as exc:  # a response that broke the exec protocol rejects nothing
+        result.verdicts["error_behaviour"] = "error"
+        result.exception = exception_record(exc)
+        result.message = error_text("forward", exc, call)
     except Exception as exc:
         result.verdicts["error_behaviour"] = "pass"
         result.exception = exception_record(exc)
@@ -271,6 +284,9 @@ def _check_forward(adapter, m, dtype, call, timer, result, messages, runs, repea
     if v["output"] == "quality_warning":
         messages.append(f"out is within the loose precision class (ratio {c.ratio:.3g}) but not the strict "
                         f"one (ratio {c.strict_ratio:.3g}) [{call}]")
+        note = accumulation_note(out, m, dtype, call)
+        if note:
+            messages.append(note)
     if c.shape_ok:  # effective precision: a result many bits short of the dtype fails
         judge(result, out, m, dtype, call, messages)
     results = [out]

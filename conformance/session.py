@@ -78,14 +78,16 @@ class RunConfig:
     cases_per_worker: int | None = None
     memory_limit: int | None = None
     capture: bool = True
+    #: a directory where each worker keeps every result the adapter returned (conformance.results_store)
+    results: str | None = None
 
     def __post_init__(self) -> None:
         self.options  # noqa: B018 - checks dtype, tolerance and repeat, naming the bad one
 
     @property
     def options(self) -> ScoringOptions:
-        """What the process that scores a case needs: dtype, tolerance mode, repeat."""
-        return ScoringOptions(self.dtype, self.tolerance, self.repeat)
+        """What the process that scores a case needs: dtype, tolerance mode, repeat, results directory."""
+        return ScoringOptions(self.dtype, self.tolerance, self.repeat, self.results)
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Session:
 
         results = run(c.adapter, [self.cases[i] for i in todo], c.dtype, jobs=c.jobs, timeout=c.timeout,
                       threads=c.threads, on_ready=ready, cases_per_worker=c.cases_per_worker, repeat=c.repeat,
-                      memory_limit=c.memory_limit, capture=c.capture, tolerance=c.tolerance,
+                      memory_limit=c.memory_limit, capture=c.capture, tolerance=c.tolerance, results=c.results,
                       arrays=None if self.arrays is None else [self.arrays[i] for i in todo]) \
             if todo else iter(())  # a resumed run with nothing left starts no worker
         interrupted = False

@@ -1,7 +1,7 @@
 """The ``conv-conformance`` command line: the only place that parses arguments.
 
-Commands: ``run``, ``list-adapters``, ``explore``, ``export``, ``certify``, ``verify``,
-``report``, ``scoreboard``, ``compare``. Each is a thin front end: ``run``, ``certify`` and
+Commands: ``run``, ``list-adapters``, ``explore``, ``export``, ``score``, ``certify``, ``verify``,
+``report``, ``scoreboard``, ``compare``, ``findings``. Each is a thin front end: ``run``, ``certify`` and
 ``explore`` score through one :class:`conformance.session.Session`; the renderers live in
 :mod:`reports`. Every command returns an exit status: 0 for success (``run``, ``certify``: the
 adapter is conformant), 1 when ``run``, ``certify`` or ``explore`` finds non-conformance (or
@@ -23,10 +23,15 @@ from typing import Any, Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
+from conv_conformance.conformance import findings as known_findings
+from conv_conformance.conformance.findings import command as findings_command
 from conv_conformance.conformance import resume as resuming
-from conv_conformance.conformance.certify import CertifyOptions, certify, outcome, verification_report, verify
+from conv_conformance.conformance.certify import (CertifyOptions, audit, certify, certify_from_run, outcome,
+                                                  verification_report, verify)
+from conv_conformance.conformance.exec_protocol import ProtocolError
 from conv_conformance.conformance.explore import explore, reproducer
-from conv_conformance.conformance.levels import coverage_line
+from conv_conformance.conformance import offline
+from conv_conformance.conformance.levels import category_line, coverage_line
 from conv_conformance.conformance.registry import GROUP, AdapterError, list_adapters, resolve
 from conv_conformance.conformance.report import ReportWriter
 from conv_conformance.conformance.resume import ResumeError, load_run
@@ -147,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--waivers", default=None, metavar="FILE",
                      help="waiver file (TOML or JSON; docs/certification.md): failing cases it covers "
                           "are reported `waived`")
+    run.add_argument("--fail-on", default="any", choices=("any", "new"),
+                     help="exit 1 on any failing case (default), or only on a failing case that no known "
+                          "finding of the catalogue explains (`new`: a regression gate; docs/regression-gate.md). "
+                          "Known findings never make the run CONFORMANT")
     run.add_argument("--resume", default=None, metavar="DIR",
                      help="finish a killed or interrupted run in DIR: only the cases it has no record "
                           "of are scored, with the options it was started with (DIR/run.json)")
@@ -159,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit", type=_positive_int, default=None, metavar="MiB",
                      help="cap each worker's address space once its adapter has loaded (RLIMIT_AS); a "
                           "case that exceeds it is a crash labelled with the limit (default: none)")
+    run.add_argument("--keep-results", action="store_true",
+                     help="keep every value the adapter returned in DIR/results (compressed; "
+                          "conformance.results_store), so that `certify --from-run DIR` can make a bundle "
+                          "of this run without running it again")
     run.add_argument("--verbose", action="store_true",
                      help="show what the adapter printed while loading and during each case (default: "
                           "kept in the report's per-case `output` only)")
@@ -188,11 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("directory", metavar="DIR")
     ex.set_defaults(func=_guarded(_export))
 
+    sc = sub.add_parser("score", help="score results an implementation wrote offline for an exported case set",
+                        description="Score the results in --results (docs/exec-protocol.md, offline results) "
+                                    "for the cases in --cases, as `run --cases` would score a live adapter; "
+                                    "write OUT/report.json. Exit 0 when conformant, 1 when not.")
+    sc.add_argument("--cases", required=True, metavar="DIR", help="an exported case set (`export`)")
+    sc.add_argument("--results", required=True, metavar="DIR", help="one results folder per case")
+    sc.add_argument("--out", required=True, metavar="OUT")
+    sc.add_argument("--tolerance", default=DEFAULT_TOLERANCE, choices=TOLERANCE_MODES)
+    sc.add_argument("--waivers", default=None, metavar="FILE")
+    sc.add_argument("--max-elements", type=_positive_int, default=None, metavar="N",
+                    help="the most array elements one case (and one result) may hold (default: 2**28)")
+    sc.set_defaults(func=_guarded(_score))
+
     c = sub.add_parser("certify", help="run a profile's required cases and write a verifiable bundle",
                        description="Run every required case of a profile and write a certification bundle "
                                    "(docs/certification.md); exit 0 when conformant, 1 when not.")
-    c.add_argument("--adapter", required=True, metavar="NAME|module:attr")
-    c.add_argument("--profile", required=True, choices=PROFILES)
+    c.add_argument("--adapter", default=None, metavar="NAME|module:attr", help="required unless --from-run")
+    c.add_argument("--profile", default=None, choices=PROFILES, help="required unless --from-run")
+    c.add_argument("--from-run", default=None, metavar="DIR",
+                   help="make the bundle from a finished `run --keep-results` in DIR (a whole profile) "
+                        "instead of running the cases again; the run's options are the bundle's")
     c.add_argument("--dtype", default="float32", choices=_DTYPE_CHOICES)
     c.add_argument("--tolerance", default=DEFAULT_TOLERANCE, choices=TOLERANCE_MODES,
                    help=f"allowed error per element, as for run (default: {DEFAULT_TOLERANCE})")
@@ -206,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check a bundle written by certify. Exit 0: authentic, records CONFORMANT; 1: authentic, "
                                    "records NOT CONFORMANT; 3: the bundle does not verify; 2: usage error.")
     v.add_argument("bundle", metavar="BUNDLE")
+    v.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="processes that re-score the stored results (default: 1)")
+    v.add_argument("--rerun", type=_positive_int, default=None, metavar="N",
+                   help="audit: re-execute N cases, chosen from the bundle's hash, with --adapter and "
+                        "compare the new results with the stored ones (bitwise where the bundle shows "
+                        "the adapter deterministic)")
+    v.add_argument("--adapter", default=None, metavar="NAME|module:attr", help="the implementation --rerun runs")
+    v.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                   help="per re-executed case (default: 60)")
     v.set_defaults(func=_guarded(_verify))
 
     rep = sub.add_parser("report", help="re-render a saved report.json",
@@ -234,7 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--shared-only", action="store_true",
                      help="compare only the cases both runs hold (allows different corpus ids)")
     cmp.add_argument("--out", metavar="FILE", default=None, help="also write the Markdown here")
+    cmp.add_argument("--fail-on", default="any", choices=("any", "new"),
+                     help="exit 1 on any regression (default), or only on a regressed case that no known "
+                          "finding explains (`new`; docs/regression-gate.md)")
     cmp.set_defaults(func=_compare)
+
+    fnd = sub.add_parser(
+        "findings", help="list the catalogue of known findings, or write one finding's reproducer or bug report",
+        description="Without ID: list the catalogue (docs/divergences.md is generated from it). With ID: print "
+                    "the entry as JSON, its standalone reproducer (--reproducer) or an upstream bug report "
+                    "(--bug-report: title, environment, expected vs actual, minimal code).")
+    fnd.add_argument("id", nargs="?", default=None, metavar="ID", help="a finding id (K1, O1, R3, ...)")
+    fnd.add_argument("--framework", default=None, help="list only this framework's findings (tensorflow, keras, "
+                                                       "tf_keras, onednn, torch, jax, onnxruntime, openvino, litert)")
+    fnd.add_argument("--status", default=None, choices=("open", "fixed"), help="list only open or fixed findings")
+    what = fnd.add_mutually_exclusive_group()
+    what.add_argument("--reproducer", action="store_true", help="print the finding's standalone reproducer script")
+    what.add_argument("--bug-report", action="store_true", help="print an upstream bug report (Markdown)")
+    fnd.add_argument("--out", metavar="FILE", default=None, help="write to FILE instead of printing")
+    fnd.set_defaults(func=_findings)
     return parser
 
 
@@ -354,7 +410,8 @@ def _run(args: argparse.Namespace) -> int:
     config = RunConfig(args.adapter, dtype=args.dtype, tolerance=args.tolerance or DEFAULT_TOLERANCE,
                        repeat=args.repeat, timeout=args.timeout, jobs=args.jobs, threads=args.threads_per_job,
                        cases_per_worker=args.cases_per_worker,
-                       memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None)
+                       memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None,
+                       results=str(Path(args.out) / "results") if getattr(args, "keep_results", False) else None)
     session = Session(config, cases, arrays=arrays, waivers=waivers)
     meta = session.meta(profile=args.profile, corpus_id=imported["corpus_id"] if imported else corpus_id(cases))
     if imported is not None:
@@ -403,12 +460,24 @@ def _run(args: argparse.Namespace) -> int:
         print(f"interrupted: {writer.cases} of {len(cases)} cases done; finish the run with: "
               f"conv-conformance run --resume {args.out}", file=sys.stderr)
         return 130
-    return 0 if summary["conformant"] else 1
+    return _exit_status(summary, getattr(args, "fail_on", "any"))
+
+
+def _exit_status(summary: dict, fail_on: str) -> int:
+    """``run``'s exit status: 0 when conformant; with ``--fail-on new`` also 0 when every failing
+    case is explained by a known finding (summary.findings.new == 0); else 1."""
+    if summary["conformant"]:
+        return 0
+    found = summary.get("findings")
+    if fail_on == "new" and found is not None and found["new"] == 0 and summary.get("cases"):
+        return 0
+    return 1
 
 
 # The options of `run` that run.json keeps for --resume.
 _RUN_OPTIONS = ("adapter", "profile", "layers", "dtype", "jobs", "timeout", "cases_per_worker",
-                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit", "cases", "max_elements")
+                "threads_per_job", "repeat", "tolerance", "waivers", "memory_limit", "cases", "max_elements",
+                "keep_results")
 
 
 def _imported(args: argparse.Namespace, layers: list[str] | None) -> tuple[list, list, dict]:
@@ -464,12 +533,17 @@ def _print_summary(summary: dict, path: Any, seconds: float, interrupted: bool) 
              "CONFORMANT" if summary["conformant"] else "NOT CONFORMANT")
     ratios = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                        for k, v in summary["worst_ratio"].items() if v is not None)
+    known = known_findings.summary_text(summary.get("findings"))
     print(f"{state}: {summary['cases']} cases in {seconds:.1f} s ({counts or 'none'})"
-          + (f"; worst error ratio {ratios}" if ratios else ""))
+          + (f"; {known}" if known else "") + (f"; worst error ratio {ratios}" if ratios else ""))
+    if summary.get("by_category"):  # each category apart: an optional one left out hides nothing
+        print(f"by category: {category_line(summary['by_category'])}")
     if summary.get("coverage"):
         print(coverage_line(summary["coverage"], summary.get("levels") or {}))
     for waiver in (summary.get("waivers") or {}).get("applied", []):
         print(f"waived by {waiver['id']} ({waiver['link']}): {len(waiver['cases'])} case(s)")
+    for line in known_findings.fixed_lines(summary.get("findings")):
+        print(line)
     print(f"report: {path}")
 
 
@@ -494,6 +568,27 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    """``score``: the corpus read and re-derived as ``run --cases`` does, the results replayed
+    through the same scoring (conformance.offline)."""
+    waivers = load_waivers(args.waivers)
+    cases, arrays, imported = _imported(args, None)
+
+    def meta(session: Session) -> dict:
+        return session.meta(profile=args.profile, corpus_id=imported["corpus_id"]) | {
+            "corpus": {"source": str(args.cases), **imported}}
+
+    start = time.monotonic()
+    try:
+        summary = offline.score(cases, arrays, args.results, args.out, meta=meta, tolerance=args.tolerance,
+                                dtype=args.dtype, waivers=waivers,
+                                max_elements=args.max_elements or corpus.MAX_ELEMENTS)
+    except (ProtocolError, ValueError) as exc:  # the results directory or implementation.json itself
+        raise UsageError(f"Argument `--results`: {exc}") from exc
+    _print_summary(summary, Path(args.out) / "report.json", time.monotonic() - start, False)
+    return _exit_status(summary, "any")
+
+
 def _explore(args: argparse.Namespace) -> int:
     check_layers(args.layers)
     try:
@@ -516,13 +611,19 @@ def _explore(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ certify, verify
 
 def _certify(args: argparse.Namespace) -> int:
-    options = CertifyOptions(adapter=args.adapter, profile=args.profile, out=args.out, dtype=args.dtype,
-                             tolerance=args.tolerance, waivers=args.waivers, jobs=args.jobs, timeout=args.timeout)
-    progress = _Progress(len(case_set(args.profile)))
-    try:
-        result = certify(options, on_result=progress.update)
-    finally:
-        progress.close()
+    if args.from_run is not None:
+        result = certify_from_run(args.from_run, args.out)
+    else:
+        missing = [f"--{n}" for n in ("adapter", "profile") if getattr(args, n) is None]
+        if missing:
+            raise UsageError(f"Argument(s) {', '.join(missing)} are required (or --from-run DIR)")
+        options = CertifyOptions(adapter=args.adapter, profile=args.profile, out=args.out, dtype=args.dtype,
+                                 tolerance=args.tolerance, waivers=args.waivers, jobs=args.jobs, timeout=args.timeout)
+        progress = _Progress(len(case_set(args.profile)))
+        try:
+            result = certify(options, on_result=progress.update)
+        finally:
+            progress.close()
     if result.interrupted:
         print("certify: interrupted; no bundle written", file=sys.stderr)
         return 130
@@ -537,7 +638,11 @@ def _verify(args: argparse.Namespace) -> int:
     bundle = Path(args.bundle)
     if not bundle.is_dir():
         raise UsageError(f"Argument BUNDLE must be a bundle directory written by certify. Received: {args.bundle!r}")
-    checks = verify(bundle)
+    if (args.rerun is None) != (args.adapter is None):
+        raise UsageError("Arguments `--rerun N` and `--adapter A` go together: an audit re-executes N cases with A")
+    checks = verify(bundle, jobs=args.jobs)
+    if args.rerun is not None and all(c.ok for c in checks):
+        checks += audit(bundle, args.adapter, args.rerun, jobs=args.jobs, timeout=args.timeout)
     print(verification_report(bundle, checks))
     return outcome(bundle, checks)[0]
 
@@ -604,7 +709,28 @@ def _compare(args: argparse.Namespace) -> int:
     _emit(text, None)
     if args.out:
         _emit(text, args.out)
+    if getattr(args, "fail_on", "any") == "new":
+        return 1 if result.new_regressions else 0
     return 1 if result.regressions else 0
+
+
+@_guarded
+def _findings(args: argparse.Namespace) -> int:
+    catalogue = known_findings.load()
+    if args.id is not None and args.id not in catalogue.by_id:
+        raise UsageError(f"Argument ID must be a finding of the catalogue: {', '.join(catalogue.by_id)}. "
+                         f"Received: {args.id!r}")
+    if args.id is None and (args.reproducer or args.bug_report):
+        raise UsageError("Arguments --reproducer and --bug-report need a finding ID")
+    status, text = findings_command.run(catalogue, finding_id=args.id, framework=args.framework, status=args.status,
+                               reproducer=args.reproducer, report=args.bug_report)
+    if status:
+        print(f"conv-conformance findings: {text}", file=sys.stderr)
+        return status
+    _emit(text, args.out)
+    if args.out:
+        print(args.out)
+    return 0
 
 
 if __name__ == "__main__":

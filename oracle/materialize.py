@@ -3,7 +3,7 @@
 :func:`materialize` draws a case's arrays from its seed; :func:`materialize_arrays` takes arrays
 drawn elsewhere (Hypothesis in ``explore``). Both compute everything a case is scored against
 the same way: the reference's outputs and gradients, the allowed errors of the run's tolerance
-mode, the strict (probabilistic) bounds beside them, and the output scale the effective
+mode, the strict class's bounds beside them, and the output scale the effective
 precision is measured against. The tolerance mode is always an explicit argument.
 """
 from __future__ import annotations
@@ -36,8 +36,9 @@ class Materialized:
     expected_gradients: dict[str, np.ndarray] | None
     allowed_output: np.ndarray | None
     allowed_gradients: dict[str, np.ndarray] | None
-    # The probabilistic (strict) allowed errors next to the rigorous ones above, when computed
-    # (oracle.tolerance.allowed_errors(..., mode="probabilistic")); None otherwise.
+    # The strict class's allowed errors next to the run mode's above, when computed; None otherwise.
+    # At float16 and bfloat16 the low-precision class of the sums of products (float32 accumulation
+    # and counted roundings to the dtype), else the probabilistic bound.
     strict_output: np.ndarray | None = None
     strict_gradients: dict[str, np.ndarray] | None = None
     # sum|x*w| + |b| of every pre-activation output element (layers that sum products; else
@@ -116,14 +117,14 @@ def materialize_arrays(spec: dict, inputs: np.ndarray, weights: dict[str, np.nda
                        tolerance_mode: str = DEFAULT_TOLERANCE) -> Materialized:
     """Expected values and allowed errors of a valid ``spec`` on given float64 arrays (exactly
     representable in ``dtype``). ``allowed_*`` are the bounds of ``tolerance_mode``; ``strict_*``
-    are always the probabilistic ones (equal to ``allowed_*`` in that mode)."""
+    the strict class: at float16 and bfloat16 the low-precision class of the sums of products
+    (float32 accumulation, counted roundings: oracle.tolerance), else the probabilistic bound."""
     mode = check_tolerance_mode(tolerance_mode)
     check_dtype(dtype)
     expected = reference.forward(spec, inputs, weights)
     expected_grads = reference.vjp(spec, inputs, weights, output_grad) if output_grad is not None else None
-    bounds, scale = tolerance.bounds_and_scale(spec, inputs, weights, output_grad, dtype)
+    bounds, (strict, strict_grads), scale = tolerance.bounds_strict_scale(spec, inputs, weights, output_grad, dtype)
     allowed, allowed_grads = bounds[mode]
-    strict, strict_grads = bounds["probabilistic"]
     return Materialized(inputs, weights, output_grad, expected, expected_grads, allowed, allowed_grads,
                         strict_output=strict, strict_gradients=strict_grads, output_scale=scale)
 

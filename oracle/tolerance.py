@@ -68,6 +68,11 @@ carried through an activation is not multiplied again. The bound is rigorous for
 summation order and for fused multiply-adds; it does not cover Winograd or FFT
 convolution algorithms, whose error is larger (an implementation using them should run
 float64 or say so).
+
+At float16 and bfloat16 a third, **strict low-precision class** (:func:`bounds_strict_scale`,
+:func:`_low_precision_strict`) states what careful kernels do, exact products accumulated in
+float32 and a counted number of roundings to the dtype, and bounds that; a result outside it and
+inside the run's bound is a quality warning (conformance.scoring).
 """
 from __future__ import annotations
 
@@ -81,7 +86,7 @@ from conv_conformance.reference.activations import activate, activate_vjp
 from conv_conformance.vocabulary import DTYPES, TOLERANCE_MODES
 
 __all__ = ["SAFETY", "DTYPES", "MODES", "FALSE_ALARM", "unit_roundoff", "underflow", "gamma", "gamma_tilde", "lambda_for",
-           "allowed_errors", "allowed_errors_modes"]
+           "allowed_errors", "allowed_errors_modes", "LOW_PRECISION", "STRICT_ROUNDINGS", "bounds_strict_scale"]
 
 SAFETY = 2.0
 MODES = TOLERANCE_MODES
@@ -89,6 +94,13 @@ MODES = TOLERANCE_MODES
 #: under the model of Higham & Mary (2019): see lambda_for and docs/tolerance.md.
 FALSE_ALARM = 1e-6
 _ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "float16": 2.0 ** -11, "bfloat16": 2.0 ** -8}
+_U32 = _ROUNDOFF["float32"]
+#: The dtypes with a low-precision strict class (float32 accumulation, counted roundings): a product
+#: of two of their values has at most 2 * 11 significant bits, exact in float32's 24.
+LOW_PRECISION = ("float16", "bfloat16")
+#: Activations whose value at a number of the dtype is a number of the dtype (no rounding) and no
+#: larger than the pre-activation: the strict class counts no rounding for them.
+_EXACT = ("linear", "relu", "relu6")
 _LAST_AXIS = ("softmax", "log_softmax", "sparsemax", "glu")
 _COPY_FAMILIES = ("cropping", "zero_padding")
 
@@ -265,6 +277,9 @@ _CANCELLING = {
     "selu": lambda z: 1.0507009873554805 * 1.6732632423543772 * np.exp(np.minimum(z, 0)),
     "softplus": lambda z: np.ones_like(z),
     "log_sigmoid": lambda z: np.ones_like(z),
+    # Keras documents mish as z * tanh(softplus(z)): softplus's absolute error (1 above, tanh' <= 1)
+    # times |z| (in float32 at z = -20, log(exp(z) + 1) is 0 and the documented mish -0.0)
+    "mish": np.abs,
 }
 
 
@@ -357,7 +372,8 @@ def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: f
 # ---------------------------------------------------------- linear parts
 
 def _linear_bounds(spec, x, weights, u):
-    """(|x|,|w| sum S, term count n, pre-activation z) of a conv-family layer, z's allowed error."""
+    """(linear spec, pre-activation z, z's allowed error, term count n, |x|,|w| sum S, the error of the
+    sum alone when accumulated in float32) of a conv-family layer."""
     lin = _with(spec, activation="linear")
     z = reference.forward(lin, x, weights)
     nb_spec, nb_w = _no_bias(lin, weights)
@@ -372,7 +388,7 @@ def _linear_bounds(spec, x, weights, u):
         n = np.full(z.shape, n_dw.max(initial=0) + np.shape(weights["pointwise_kernel"])[-2])
         n = n + ("bias" in weights)
         s = reference.forward(lin, np.abs(x), _abs(weights))
-        return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z), n, s
+        return lin, z, SAFETY * gamma(n, u) * s + u * np.abs(z), n, s, SAFETY * gamma(n, _U32) * s
     # One sum of N = n products (+ the bias): rounding each product costs u*sum|x*w|; each of
     # the N - 1 additions, in whatever order or tree, rounds a partial sum of a subset of the
     # terms, which lies in [-P-, P+] (P+- the sums of the positive and of the negative terms).
@@ -383,9 +399,10 @@ def _linear_bounds(spec, x, weights, u):
         bias = weights["bias"]
         plus = plus + _along_channels(np.maximum(bias, 0), plus, spec["config"])
         minus = minus + _along_channels(np.maximum(-bias, 0), minus, spec["config"])
-    rigorous = SAFETY * (u * (positive + negative) + gamma(n - 1, u) * (1 + u) ** 2 * np.maximum(plus, minus)) \
-        + u * np.abs(z)
-    return lin, z, rigorous, n, plus + minus
+    def summed(uu):  # the sum's own rounding with unit roundoff uu, whatever the order
+        return SAFETY * (uu * (positive + negative) + gamma(n - 1, uu) * (1 + uu) ** 2 * np.maximum(plus, minus))
+
+    return lin, z, summed(u) + u * np.abs(z), n, plus + minus, summed(_U32)
 
 
 def _signed_products(unbiased: dict, x: np.ndarray, kernels: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -433,8 +450,17 @@ def bounds_and_scale(spec: dict, inputs, weights: dict | None, output_grad, dtyp
     """(:func:`allowed_errors_modes`, the term scale ``sum|x*w| + |b|`` of every pre-activation
     output element: None for layers that compute no sums of products). The scale is what
     :mod:`conformance.precision` measures errors against."""
-    modes, scale = _bounds(spec, inputs, weights, output_grad, dtype)
+    modes, _, scale = _bounds(spec, inputs, weights, output_grad, dtype)
     return modes, scale
+
+
+def bounds_strict_scale(spec: dict, inputs, weights: dict | None, output_grad, dtype: str):
+    """(:func:`allowed_errors_modes`, the strict class's ``(allowed_output, allowed_gradients)``, the
+    term scale), sharing the reference runs. The strict class is the low-precision class
+    (:func:`_low_precision_strict`) for sums of products at float16 and bfloat16, else the
+    probabilistic bound."""
+    modes, strict, scale = _bounds(spec, inputs, weights, output_grad, dtype)
+    return modes, strict if strict is not None else modes["probabilistic"], scale
 
 
 def _bounds(spec, inputs, weights, output_grad, dtype):
@@ -449,10 +475,10 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
     if layer.family in _COPY_FAMILIES or (layer.family == "upsampling" and cfg.get("interpolation", "nearest") == "nearest"):
         out = np.zeros(reference.output_shape(spec, x.shape))
         if g is None:
-            return dict.fromkeys(MODES, (out, None)), None
+            return dict.fromkeys(MODES, (out, None)), None, None
         n = reference.vjp(spec, np.ones(x.shape), {}, np.ones(g.shape))["inputs"]
         return dict.fromkeys(MODES, (out, {"inputs": SAFETY * gamma(n - 1, u)
-                                           * reference.vjp(spec, x, {}, np.abs(g))["inputs"]})), None
+                                           * reference.vjp(spec, x, {}, np.abs(g))["inputs"]})), None, None
 
     if layer.family == "upsampling":
         xi = _internal(x, cfg)
@@ -466,15 +492,15 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
                                   + u * _weight_error_sum(np.abs(xi), mats, weight_errors))
                         + eta * (n + extra + 1), cfg) + u * y
         if g is None:
-            return dict.fromkeys(MODES, (out, None)), None
+            return dict.fromkeys(MODES, (out, None)), None, None
         gi = _internal(g, cfg)
         n = _apply_along(np.ones(gi.shape), [(m > 0) * 1.0 for m in mats], transpose=True)
         dx = _external(SAFETY * (gamma(n + extra, u) * _apply_along(np.abs(gi), mats, transpose=True)
                                  + u * _weight_error_sum(np.abs(gi), mats, weight_errors, transpose=True))
                        + eta * (n + extra + 1), cfg)
-        return dict.fromkeys(MODES, (out, {"inputs": dx})), None
+        return dict.fromkeys(MODES, (out, {"inputs": dx})), None, None
 
-    lin, z, ez, n, s = _linear_bounds(spec, x, weights, u)
+    lin, z, ez, n, s, e32 = _linear_bounds(spec, x, weights, u)
     act = cfg["activation"]
     aw = _abs(weights)
     counts = sums = None
@@ -500,7 +526,12 @@ def _bounds(spec, inputs, weights, output_grad, dtype):
                   None if gr is None else {k: _inf_for_nan(v) + eta * (counts[k] + _UNDERFLOW_EXTRA)
                                            for k, v in gr.items()})
            for mode, (a, gr) in out.items()}
-    return out, s
+    strict = None
+    if dtype in LOW_PRECISION:
+        lam32 = lambda_for(terms, elements, _U32)
+        e32 = np.minimum(e32, gamma_tilde(n, _U32, lam32) * s)
+        strict = _low_precision_strict(spec, lin, x, weights, z, e32, s, g, dtype, counts, sums, lam32)
+    return out, strict, s
 
 
 def _through_activation(act, lin, x, aw, z, e, g, u, mode, lam, counts, sums):
@@ -517,3 +548,58 @@ def _through_activation(act, lin, x, aw, z, e, g, u, mode, lam, counts, sums):
 def _inf_for_nan(a: np.ndarray) -> np.ndarray:
     nan = np.isnan(a)
     return np.where(nan, np.inf, a) if nan.any() else a
+
+
+# ------------------------------------------------ the low-precision strict class
+
+#: Roundings to the storage dtype the strict class allows between the convolution and the stored
+#: output: after the convolution, after the bias, and the activation's own (counted in its
+#: evaluation term); a separable layer also stores its depthwise stage.
+STRICT_ROUNDINGS = ("convolution", "bias", "activation")
+
+
+def _low_precision_strict(spec, lin, x, weights, z, e32, s, g, dtype, counts, sums, lam32):
+    """The strict class at float16 / bfloat16: (allowed output, allowed gradients).
+
+    Assumes what oneDNN, cuDNN, XNNPACK, MLAS and PyTorch's CPU kernels do: products of two values
+    of the dtype are exact in float32, the sum is accumulated in float32 or better (in any order:
+    ``e32``, the smaller of the rigorous and the probabilistic bound with float32's unit roundoff,
+    ``lam32`` the case's lambda at float32), and the result is rounded to the dtype
+    at most once after the convolution, once after the bias (``u|c| + u|z|``, ``c = z - b``; a
+    separable layer once more after its depthwise stage, ``u * S``) and by the activation's own
+    evaluation in the dtype (``4u(|f(z)| + c_f(z))`` as in the rigorous bound, without the safety
+    factor; none for linear, relu and relu6, whose value at a number of the dtype is one). No
+    product or float32 sum underflows; each rounding to the dtype may (``eta`` each; an intermediate
+    of the activation's formula, ``4 eta (1 + |z|)``: silu's sigmoid(z) times z). Gradients: the
+    same float32 accumulation of the VJP's sums, one rounding of the result, and the error of
+    ``f'(z) g`` carried as in the rigorous bound.
+    """
+    u, eta = unit_roundoff(dtype), underflow(dtype)
+    act = spec["config"]["activation"]
+    family = reference.LAYERS[spec["class_name"]].family
+    c = z - _along_channels(weights["bias"], z, spec["config"]) if "bias" in weights else z
+    ez = e32 + u * np.abs(c)
+    if "bias" in weights:
+        ez = ez + u * (np.abs(z) + ez)
+    if family == "separable":
+        ez = ez + u * s
+    with np.errstate(invalid="ignore"):
+        if act in _EXACT:
+            ones = np.ones_like(z)
+            slope = np.maximum.reduce([np.abs(activate_vjp(act, t, ones)) for t in (z - ez, z, z + ez)])
+            out = slope * ez
+        else:  # + the underflow of the formula's intermediates, carried by factors as large as |z| (silu)
+            size = np.abs(z).max(-1, keepdims=True) if act in _LAST_AXIS else np.abs(z)  # glu halves the axis
+            out = _activation_forward(act, z, ez, u) + 4 * eta * (1 + size)
+        out = _inf_for_nan(out) + eta * len(STRICT_ROUNDINGS) * 2
+        if g is None:
+            return out, None
+        aw = _abs(weights)
+        egz = _activation_vjp(act, z, ez + u, g, u)
+        carried = reference.vjp(lin, np.abs(x), aw, egz) if np.any(egz) else {k: 0.0 for k in sums}
+        expected = reference.vjp(lin, x, weights, activate_vjp(act, z, g))
+        accumulated = {k: np.minimum(SAFETY * gamma(counts[k], _U32), gamma_tilde(counts[k], _U32, lam32)) * sums[k]
+                       for k in sums}
+        grads = {k: accumulated[k] + u * np.abs(expected[k]) + carried[k]
+                 + (u * sums[k] if family == "separable" else 0.0) + eta * 2 for k in sums}
+    return out, {k: _inf_for_nan(v) for k, v in grads.items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from conv_conformance import _compat
+from conv_conformance.conformance import findings as known_findings
 from conv_conformance.conformance.environment import DECIDING, flatten
 from conv_conformance.vocabulary import CATEGORIES, FAILING, VERDICTS, worst_verdict
 
@@ -39,6 +40,8 @@ __all__ = [
     "worst_cases",
     "environment_line",
     "environment_differences",
+    "with_findings",
+    "finding_note",
 ]
 
 class ReportError(ValueError):
@@ -201,3 +204,23 @@ def environment_differences(base: dict, new: dict) -> list[tuple[str, str, str]]
         return []
     fields = list(DECIDING) + sorted({k for k in (*b, *n) if k.startswith("adapter.")})
     return [(f, b.get(f, "absent"), n.get(f, "absent")) for f in fields if b.get(f) != n.get(f)]
+
+
+def with_findings(report: dict) -> dict:
+    """``report`` with its failing cases marked by the catalogue of known findings
+    (conformance.findings): a report written before the catalogue existed is annotated in place,
+    as a run would have; one that has ``summary.findings`` is left as it is."""
+    if "findings" not in report.get("summary", {}):
+        known_findings.annotate_report(report)
+    return report
+
+
+def finding_note(case: dict) -> str:
+    """``known finding K1 (link)`` / ``new failure (no known finding)`` for a failing case, "" otherwise."""
+    ids = case.get("findings") or []
+    if ids and not case.get("new"):
+        return "known finding " + ", ".join(f"{i} ({known_findings.DOC_PAGE}#{known_findings.anchor(i)})" for i in ids)
+    if case.get("new"):
+        partly = f"; partly explained by {', '.join(ids)}" if ids else ""
+        return f"new failure (no known finding explains it{partly})"
+    return ""

@@ -24,6 +24,13 @@ same factor from above 0.5 is listed as an improvement. The 0.5 floor keeps
 noise far inside the tolerance (0.001 -> 0.004) out of CI failures. A
 non-finite new ratio (nan, inf) where the baseline was finite counts as grown.
 
+Known findings (conformance.findings): every failing case of the new run carries the ids of
+the catalogued findings that explain it (a report written before the catalogue is annotated
+here), so each table row says which finding explains it or that it is **new**;
+:attr:`Comparison.new_regressions` counts the regressed cases no finding explains (``compare
+--fail-on new``). A finding that explains some case of the baseline and none of the new run
+is listed as disappeared (fixed, or no longer reached), one that appears as appeared.
+
 Runs of different corpus ids (different case sets) are refused with
 :class:`CompareError` unless ``shared_only``, which compares the cases both
 runs hold. With the same corpus id, a baseline case missing from the new run
@@ -33,6 +40,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from conv_conformance.conformance import findings as known_findings
 
 from . import CATEGORIES, case_verdict, environment_differences, environment_line, fmt_ratio, real
 from .markdown import escape
@@ -60,6 +69,8 @@ class Change:
     base_ratio: float | None = None
     new_ratio: float | None = None
     message: str = ""
+    #: the known findings that explain the new run's failing case (empty: new, or not failing)
+    findings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,6 +92,15 @@ class Comparison:
     added: list[str] = field(default_factory=list)        # new case ids absent from the baseline
     #: (field, baseline, new) for each deciding environment field that differs (reports.environment_differences)
     environment: list[tuple[str, str, str]] = field(default_factory=list)
+    #: known findings that explain some baseline case and no case of the new run, and the reverse
+    findings_gone: list[str] = field(default_factory=list)
+    findings_appeared: list[str] = field(default_factory=list)
+
+    @property
+    def new_regressions(self) -> int:
+        """Regressed cases that no known finding explains (``compare --fail-on new`` exits 1 on them)."""
+        changed = self.newly_failing + self.newly_erroring + self.newly_unsupported + self.ratio_worse
+        return len({c.case_id for c in changed if not c.findings}) + (0 if self.shared_only else len(self.missing))
 
     @property
     def warnings(self) -> list[str]:
@@ -130,6 +150,11 @@ def compare(base: dict, new: dict, *, threshold: float = 2.0, shared_only: bool 
             f"(profile {base['profile']}), new corpus id {new['corpus_id']!r} (profile {new['profile']}). "
             "Rerun with the baseline's profile, or pass --shared-only to compare only the cases both runs hold.")
     result = Comparison(base, new, threshold, shared_only, environment=environment_differences(base, new))
+    for report in (base, new):  # a report written before the catalogue existed
+        if "findings" not in report.get("summary", {}):
+            known_findings.annotate_report(report)
+    result.findings_gone = sorted(known_findings.ids(base["cases"]) - known_findings.ids(new["cases"]))
+    result.findings_appeared = sorted(known_findings.ids(new["cases"]) - known_findings.ids(base["cases"]))
     base_cases = {c["id"]: c for c in base["cases"]}
     new_cases = {c["id"]: c for c in new["cases"]}
     result.missing = sorted(set(base_cases) - set(new_cases))
@@ -141,7 +166,8 @@ def compare(base: dict, new: dict, *, threshold: float = 2.0, shared_only: bool 
         for category in (c for c in CATEGORIES if c in b["verdicts"] or c in n["verdicts"]):
             vb, vn = b["verdicts"].get(category), n["verdicts"].get(category)
             rb, rn = real(b_ratio.get(category)), real(n_ratio.get(category))
-            change = Change(case_id, n["layer"], category, vb, vn, rb, rn, n.get("message") or "")
+            change = Change(case_id, n["layer"], category, vb, vn, rb, rn, n.get("message") or "",
+                            tuple(n.get("findings") or ()))
             if vb != vn:
                 getattr(result, _classify(vb, vn)).append(change)
             elif rb is not None and rn is not None:
@@ -184,15 +210,17 @@ def _table(title: str, changes: list[Change], *, ratios: bool = False) -> list[s
     for ch in changes:
         rows.setdefault((ch.case_id, ch.base, ch.new), []).append(ch)
     lines = [f"### {title} ({len(rows)})", "",
-             "| case | layer | categories | baseline | new | worst ratio | message |",
-             "|---|---|---|---|---|---|---|"]
+             "| case | layer | categories | baseline | new | known finding | worst ratio | message |",
+             "|---|---|---|---|---|---|---|---|"]
     for (case_id, base, new), group in list(rows.items())[:_MAX_ROWS]:
         ch = group[0]
         cats = ", ".join(c.category.replace("_", " ") for c in group)
         ratio = "; ".join(f"{c.category}: {fmt_ratio(c.base_ratio)} → {fmt_ratio(c.new_ratio)}"
                           for c in group if c.base_ratio is not None or c.new_ratio is not None) or "-"
+        known = ", ".join(f"[{escape(f)}]({known_findings.DOC_PAGE}#{known_findings.anchor(f)})"
+                          for f in ch.findings) or ("**new**" if new in _ERRORS | _FAILS else "-")
         lines.append(f"| {escape(case_id)} | {escape(ch.layer)} | {cats} | {base or 'not scored'} | "
-                     f"{new or 'not scored'} | {ratio} | {'' if ratios else escape(ch.message, 120)} |")
+                     f"{new or 'not scored'} | {known} | {ratio} | {'' if ratios else escape(ch.message, 120)} |")
     if len(rows) > _MAX_ROWS:
         lines.append(f"\n... and {len(rows) - _MAX_ROWS} more")
     return lines + [""]
@@ -209,7 +237,8 @@ def _ids(title: str, ids: list[str]) -> list[str]:
 def render(result: Comparison) -> str:
     """The comparison as Markdown, for a CI job summary or a pull-request comment."""
     n = result.regressions
-    head = f"❌ {n} regression{'s' if n != 1 else ''}" if n else "✅ no regressions"
+    head = (f"❌ {n} regression{'s' if n != 1 else ''} ({result.new_regressions} new, "
+            f"{n - result.new_regressions} explained by known findings)" if n else "✅ no regressions")
     lines = [f"## conv-conformance compare: {head}", "",
              _run_line("Baseline", result.base), _run_line("New", result.new), "",
              f"Compared {result.compared} cases present in both runs"
@@ -235,6 +264,14 @@ def render(result: Comparison) -> str:
             ("only in the new run", len(result.added), "no")]
     lines += ["| change | cases | regression |", "|---|---:|---|"]
     lines += [f"| {name} | {count} | {reg} |" for name, count, reg in rows] + [""]
+    for title, gone in (("Known findings that disappeared (fixed, or no case reaches them now)", result.findings_gone),
+                        ("Known findings that appeared", result.findings_appeared)):
+        lines += _ids(title, gone)
+    for label, report in (("Baseline", result.base), ("New", result.new)):
+        text = known_findings.summary_text(report["summary"].get("findings"))
+        if text:
+            lines += [f"{label} failing cases: {escape(text, 400)}.  "]
+    lines += [""]
     lines += _table("Newly failing", result.newly_failing)
     lines += _table("Newly erroring", result.newly_erroring)
     lines += _table("Newly unsupported", result.newly_unsupported)

@@ -20,11 +20,14 @@ import jinja2
 
 from conv_conformance.conformance.environment import flatten
 
-from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+from conv_conformance.conformance.levels import category_line, coverage_line, level_text, report_levels
 from conv_conformance.oracle.case import make_case
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE
 
-from . import CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real
+from conv_conformance.conformance import findings as known_findings
+
+from . import (CATEGORIES, FAILING, VERDICTS, case_verdict, environment_line, fmt_ratio, layer_table, real,
+               with_findings)
 from .clusters import Cluster, arguments, clusters
 
 __all__ = ["render", "environment", "heatmap", "reproducer", "heat_color"]
@@ -42,7 +45,8 @@ def environment() -> jinja2.Environment:
     env.filters["heat"] = heat_color
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
     env.globals.update(CATEGORIES=CATEGORIES, VERDICTS=VERDICTS, environment_line=environment_line,
-                       report_levels=report_levels, level_text=level_text, coverage_line=coverage_line)
+                       report_levels=report_levels, level_text=level_text, coverage_line=coverage_line,
+                       category_line=category_line)
     return env
 
 
@@ -158,6 +162,7 @@ def _member_view(report: dict, cluster: Cluster, member: Any) -> dict:
 
 def render(report: dict) -> str:
     """The HTML page of one report."""
+    with_findings(report)
     found = clusters(report)
     views = [{"cluster": cl,
               "members": [_member_view(report, cl, m) for m in cl.members[:_MAX_MEMBERS]],
@@ -170,4 +175,16 @@ def render(report: dict) -> str:
                            versions=sorted(report["adapter"]["versions"].items()),
                            environment_line=environment_line(report),
                            environment_fields=sorted(flatten(report.get("environment") or {}).items()),
-                           suite_version=report["suite_version"])
+                           suite_version=report["suite_version"], findings=_findings_view(report))
+
+
+def _findings_view(report: dict) -> dict:
+    """The known findings and new failures of a report, with links to their write-ups."""
+    found = report["summary"].get("findings") or {}
+    catalogue = known_findings.load()
+    return {"text": known_findings.summary_text(found),
+            "rows": [{"id": fid, "cases": n, "title": catalogue.by_id[fid].title if fid in catalogue.by_id else "",
+                      "link": f"{known_findings.DOC_PAGE}#{known_findings.anchor(fid)}"}
+                     for fid, n in (found.get("by_finding") or {}).items()],
+             "new_cases": found.get("new_cases") or [], "fixed": known_findings.fixed_lines(found),
+             "doc": known_findings.DOC_PAGE}

@@ -16,7 +16,9 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from . import CATEGORIES, fmt_ratio
+from conv_conformance.conformance.levels import category_line
+
+from . import CATEGORIES, FAILING, finding_note, fmt_ratio, with_findings
 
 __all__ = ["render", "to_element"]
 
@@ -54,11 +56,15 @@ def to_element(report: dict) -> ET.Element:
             "profile": report["profile"], "dtype": report["dtype"],
             "adapter": adapter, "conformant": str(report["summary"]["conformant"]).lower()}
     meta.update({f"version.{k}": v for k, v in sorted(report["adapter"]["versions"].items())})
+    # each category's counts apart: a declined optional category does not hide a clean output
+    meta.update({f"category.{c}": category_line({c: n}) for c, n in (report["summary"].get("by_category") or {}).items()
+                 if any(n.values())})
     for name, value in meta.items():
         ET.SubElement(props, "property", name=_clean(name), value=_clean(value if value is not None else ""))
 
     tally = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
+    with_findings(report)
     for case in report["cases"]:
         verdicts = case["verdicts"]
         seconds = float(case.get("seconds") or 0.0)
@@ -70,6 +76,8 @@ def to_element(report: dict) -> ET.Element:
                                time=f"{seconds / len(verdicts):.6f}")
             tally["tests"] += 1
             message = _clean(case.get("message") or verdict)
+            if verdict in FAILING and case.get("findings") and not case.get("new"):  # names the known finding
+                message = _clean(f"{finding_note(case)}: {case.get('message') or verdict}")
             if verdict in ("fail", "mutation", "nondeterministic"):
                 el = ET.SubElement(tc, "failure", message=message, type=verdict)
                 tally["failures"] += 1
@@ -89,7 +97,8 @@ def to_element(report: dict) -> ET.Element:
             else:
                 continue
             if verdict != "unsupported":
-                el.text = _clean(_detail(case, category))
+                note = finding_note(case) if verdict in FAILING else ""
+                el.text = _clean((f"{note}\n" if note else "") + _detail(case, category))
     for el in (root, suite):
         el.set("tests", str(tally["tests"]))
         el.set("failures", str(tally["failures"]))

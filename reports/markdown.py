@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 
-from conv_conformance.conformance.levels import coverage_line, level_text, report_levels
+from conv_conformance.conformance.levels import category_line, coverage_line, level_text, report_levels
 
-from . import CATEGORIES, VERDICTS, environment_line, fmt_ratio, layer_table, worst_cases
+from conv_conformance.conformance import findings as known_findings
+
+from . import CATEGORIES, VERDICTS, environment_line, fmt_ratio, layer_table, with_findings, worst_cases
 from .clusters import clusters
 
 __all__ = ["render", "escape", "counts_cell", "header"]
@@ -53,17 +55,49 @@ def header(report: dict) -> list[str]:
         f"suite {escape(report['suite_version'])}, {report['started']}.  ",
         f"Versions: {escape(versions) or 'not reported'}.  ",
         f"Environment: {escape(environment_line(report), 600)}.  ",
-        f"C{escape(coverage_line(*report_levels(report)))[1:]}.",
+        f"C{escape(coverage_line(*report_levels(report)))[1:]}.  ",
+        f"By category: {escape(category_line(report['summary'].get('by_category') or {})) or '-'}.",
         "",
     ]
 
 
+def findings_section(report: dict) -> list[str]:
+    """Failing cases split by the catalogue of known findings: one row per finding (linked to its
+    write-up), the new failing cases, and the findings reported as fixed?. Known findings do not
+    make a run conformant."""
+    found = report["summary"].get("findings") or {}
+    text = known_findings.summary_text(found)
+    if not text and not found.get("fixed"):
+        return []
+    catalogue = known_findings.load()
+    lines = ["### Known findings and new failures", "",
+             f"{escape(text) or 'No failing case'}. Known findings are divergences already catalogued "
+             f"(docs/divergences.md); they are reported, never waived.", ""]
+    if found.get("by_finding"):
+        lines += ["| finding | cases | what |", "|---|---:|---|"]
+        for fid, n in found["by_finding"].items():
+            title = catalogue.by_id[fid].title if fid in catalogue.by_id else ""
+            lines.append(f"| [{escape(fid)}]({known_findings.DOC_PAGE}#{known_findings.anchor(fid)}) | {n} | "
+                         f"{escape(title)} |")
+        lines.append("")
+    if found.get("new"):
+        ids = found.get("new_cases") or []
+        lines += [f"**New** (no known finding explains them): {', '.join(escape(i) for i in ids[:20])}"
+                  + (f" ... and {len(ids) - 20} more" if len(ids) > 20 else ""), ""]
+    for line in known_findings.fixed_lines(found):
+        lines += [escape(line, 400) + "  "]
+    if found.get("fixed"):
+        lines.append("")
+    return lines
+
+
 def render(report: dict) -> str:
     """The Markdown summary of one report."""
-    summary = report["summary"]
+    summary = with_findings(report)["summary"]
     lines = header(report)
     lines += ["| " + " | ".join(VERDICTS) + " |", "|" + "---:|" * len(VERDICTS),
               "| " + " | ".join(str(summary["counts"].get(v, 0)) for v in VERDICTS) + " |", ""]
+    lines += findings_section(report)
 
     table = layer_table(report)
     cats = [c for c in CATEGORIES if any(c in row for row in table.values())]

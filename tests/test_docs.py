@@ -54,7 +54,8 @@ SECTIONS = ("What it is", "Install", "Two commands", "Test your implementation",
 NOT_RUN = {
     'python -m pip install -e ".[harness]"': "installs into the running environment; the test environment is "
                                               "installed by scripts/setup.sh",
-    "bash scripts/conformance.sh keras smoke": "sets up .venv and installs every framework; .ci/run's setup covers it",
+    "bash scripts/conformance.sh keras smoke": "sets up .venv with the harness and TensorFlow; .ci/run's setup "
+                                              "(every extra) covers it",
     "bash scripts/test.sh": "runs this test suite itself; .ci/run runs exactly this command",
 }
 

@@ -174,6 +174,9 @@ CASES = {
     "conv3d-cf-bias-ne": (_s("Conv3D", filters=4, kernel_size=1, data_format="channels_first"), (1, 2, 2, 2, 3)),
     "conv2d-onednn-one-channel": (_s("Conv2D", filters=2, kernel_size=3, strides=[1, 2], use_bias=False),
                                   (2, 6, 4, 1)),
+    # the standard profile's O1 case (oracle.cases._PINNED): its shape is the one O1 was found on
+    "depthwise2d-onednn-one-channel": (_s("DepthwiseConv2D", kernel_size=3, strides=[1, 2], depth_multiplier=2),
+                                       (2, 6, 4, 1)),
     "conv2d-one-filter-nhwc": (_s("Conv2D", filters=1, kernel_size=2, strides=[1, 2]), (2, 3, 5, 2)),
     "conv2d-gelu": (_s("Conv2D", filters=2, kernel_size=2, activation="gelu"), (1, 4, 4, 2)),
     "conv2d-leaky-relu": (_s("Conv2D", filters=2, kernel_size=2, activation="leaky_relu"), (1, 4, 4, 2)),

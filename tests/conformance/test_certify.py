@@ -57,7 +57,7 @@ def reseal(bundle: Path, records: list[dict] | None = None) -> None:
         statement = _read(bundle, "STATEMENT.json")
         statement["suite"] = suite
         _write(bundle, "STATEMENT.json", statement)
-    names = sorted(p.name for p in bundle.iterdir() if p.name != "MANIFEST.sha256")
+    names = sorted(p.name for p in bundle.iterdir() if p.is_file() and p.name != "MANIFEST.sha256")
     (bundle / "MANIFEST.sha256").write_text("".join(f"{_sha((bundle / n).read_bytes())}  {n}\n" for n in names))
 
 
@@ -80,7 +80,11 @@ def bundle(good, tmp_path) -> Path:
 
 
 def test_a_real_bundle_holds_the_listed_files_and_verifies(good, capsys):
-    assert sorted(p.name for p in good.iterdir()) == sorted(certify_mod.BUNDLE_FILES)
+    assert sorted(p.name for p in good.iterdir()) == sorted(certify_mod.BUNDLE_FILES + ("results",))
+    # every case was scored, so every record names its results file by the file's sha256
+    stored = {p.name: _sha(p.read_bytes()) for p in (good / "results").iterdir()}
+    assert sorted(f"{r['results']}.npz" for r in _records(good)) == sorted(stored)
+    assert all(name == f"{digest}.npz" for name, digest in stored.items())
     assert failed(good) == {}
     assert main(["verify", str(good)]) == 0
     out = capsys.readouterr().out
@@ -295,7 +299,11 @@ def test_a_failing_adapter_does_not_verify_and_a_waiver_makes_it(tmp_path, capsy
     _write(plain, "STATEMENT.json", statement)
     reseal(plain, records)
     assert main(["verify", str(plain)]) == certify_mod.NOT_VERIFIED == 3
-    assert "NOT VERIFIED" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOT VERIFIED" in out
+    # the stored results re-score as fail, whatever the records say, and each such case is named
+    flipped = [c["id"] for c in _read(plain, "report.json")["cases"] if c["layer"] == "Conv1D" and c["kind"] == "valid"]
+    assert all(f"{i} output: the bundle records pass, its results score fail" in out for i in flipped[:3])
 
     waivers = tmp_path / "w.toml"
     waivers.write_text(WAIVER)
@@ -313,3 +321,88 @@ def test_a_failing_adapter_does_not_verify_and_a_waiver_makes_it(tmp_path, capsy
     _write(waived, "waivers.json", data)
     reseal(waived)
     assert any("does not cover" in d for d in failed(waived)["waivers valid"])
+
+
+def test_certify_from_a_kept_run_makes_the_same_claim_without_running(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "--adapter", f"{DECLARED}:Bad", "--profile", "smoke", "--keep-results",
+                 "--out", str(run_dir)]) == 1
+    assert len(list((run_dir / "results").iterdir())) == len(case_set("smoke"))
+    capsys.readouterr()
+    bundle = tmp_path / "bundle"
+    assert main(["certify", "--from-run", str(run_dir), "--out", str(bundle)]) == 1
+    claim = capsys.readouterr().out.splitlines()[0]
+    assert "is NOT CONFORMANT to conv-conformance" in claim
+    assert failed(bundle) == {}
+    assert _read(bundle, "command.json")["options"]["from_run"] == str(run_dir)
+    assert main(["verify", str(bundle)]) == certify_mod.VERIFIED_NOT_CONFORMANT
+
+
+def test_certify_from_a_run_without_results_is_a_usage_error(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "--adapter", "reference", "--profile", "smoke", "--layers", "Cropping1D",
+                 "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["certify", "--from-run", str(run_dir), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--layers" in err and "--keep-results" in err
+    assert main(["certify", "--out", str(tmp_path / "c")]) == 2
+    assert "--adapter, --profile are required" in capsys.readouterr().err
+
+
+def test_rerun_and_adapter_go_together(good, capsys):
+    assert main(["verify", str(good), "--rerun", "3"]) == 2
+    assert "go together" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- stored results replay as scored
+
+from conv_conformance.conformance import results_store  # noqa: E402
+from conv_conformance.conformance.exec_protocol import ProtocolError  # noqa: E402
+from conv_conformance.conformance.scoring import ScoringOptions, evaluate  # noqa: E402
+from tests.conformance.fixtures import broken, declared, faults  # noqa: E402
+
+class _VerySloppy(declared.Sloppy):
+    fraction = 1.5  # outside the allowed error: fail, with its ratio
+
+
+class _BreaksProtocol(declared.Bad):
+    """Answers every forward by breaking the exec protocol: scoring treats that apart from an
+    ordinary exception (an invalid case it "rejects" this way is an error, not a pass)."""
+
+    def forward(self, spec, inputs, weights):
+        raise ProtocolError("3", "the response is not JSON")
+
+
+_REPLAYED = [(broken.WrongValues, 0), (broken.WrongShape, 0), (broken.Raises, 0), (broken.Declines, 0),
+             (broken.ForwardOnly, 0), (broken.Mutates, 0), (broken.Flaky, 0), (broken.Jittery, 3),
+             (broken.AcceptsInvalid, 0), (faults.MutatesInputs, 0), (faults.MutatesOutputGrad, 0),
+             (declared.Sloppy, 0), (_VerySloppy, 0), (declared.ClaimsButDeclines, 0), (declared.NoGradients, 0),
+             (_BreaksProtocol, 0)]
+
+
+@pytest.mark.parametrize("adapter_class, repeat", _REPLAYED, ids=[c.__name__ for c, _ in _REPLAYED])
+def test_a_replay_of_the_stored_results_scores_as_the_adapter_did(adapter_class, repeat, tmp_path):
+    """Whatever an adapter did (wrong values or shapes, raising, declining, writing into its
+    arguments, changing between calls), scoring its stored results gives the same verdicts and
+    ratios as scoring the adapter: what verify relies on."""
+    layers = {"Conv1D", "Conv2D", "Cropping2D", "UpSampling2D", broken.TARGET, faults.TARGET}
+    cases = [c for c in case_set("smoke") if c.layer in layers]
+    cases = [c for c in cases if c.kind == "invalid"][:2] + [c for c in cases if c.kind == "valid"][::4]
+    adapter = adapter_class()
+    differing, seen = [], set()
+    for case in cases:
+        direct = evaluate(adapter, case, ScoringOptions("float32", repeat=repeat, results=str(tmp_path)))
+        head, arrays = results_store.read(results_store.path_for(tmp_path, case.id))
+        replay = results_store.Replay(head, arrays, getattr(adapter, "declaration", None))
+        again = evaluate(replay, case, ScoringOptions("float32", repeat=repeat))
+        assert replay.exhausted
+        mine = {k: v for k, v in again.verdicts.items() if k != "initializer"}
+        theirs = {k: v for k, v in direct.verdicts.items() if k != "initializer"}
+        seen |= set(theirs.values())
+        if (mine, again.worst_ratio.get("output"), again.strict_ratio) != (
+                theirs, direct.worst_ratio.get("output"), direct.strict_ratio):
+            differing.append((case.id, theirs, mine))
+    assert not differing
+    assert len(cases) >= 5
+    assert seen - {"pass"} or adapter_class is declared.Sloppy  # a fixture that does something besides passing

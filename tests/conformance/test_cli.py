@@ -180,8 +180,8 @@ def test_one_parser_holds_every_command():
 
     parser = build_parser()
     [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(sub.choices) == {"run", "list-adapters", "explore", "export", "certify", "verify", "report",
-                                "scoreboard", "compare"}
+    assert set(sub.choices) == {"run", "list-adapters", "explore", "export", "score", "certify", "verify", "report",
+                                "scoreboard", "compare", "findings"}
     for name, command in sub.choices.items():
         assert callable(command.get_default("func")), name
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from conv_conformance.cli import main
-from conv_conformance.conformance.levels import (DeclarationError, LevelTally, case_features, declare,
-                                                 optional_features, parse_declaration)
+from conv_conformance.conformance.levels import (DeclarationError, LevelTally, case_features, conformant,
+                                                 coverage_line, declare, level_text, optional_features,
+                                                 parse_declaration)
 from conv_conformance.conformance.scoring import check
 from conv_conformance.vocabulary import FAILING, VERDICTS
 from conv_conformance.oracle.cases import case_set, materialize
@@ -128,7 +129,42 @@ def test_levels_from_hand_built_records():
     assert levels["Cropping1D"]["level"] == "not_conformant" and levels["Cropping1D"]["failing"] == 1
     assert levels["ZeroPadding1D"]["level"] == "not_implemented"
     assert levels["Conv1DTranspose"]["level"] == "core" and levels["Conv1DTranspose"]["declined_features"] == ["gradients"]
-    assert t.coverage() == {"cases": 10, "declined": 5, "scored": 5, "fraction": 0.5}
+    coverage = t.coverage()
+    by_category = coverage.pop("by_category")
+    assert coverage == {"cases": 10, "declined": 5, "scored": 5, "fraction": 0.5}
+    # per category: shape/output on the 9 valid cases (3 declined), gradient on 5 (2 declined)
+    assert by_category == {"shape": {"cases": 9, "declined": 3, "scored": 6, "fraction": 6 / 9},
+                           "output": {"cases": 9, "declined": 3, "scored": 6, "fraction": 6 / 9},
+                           "gradient": {"cases": 5, "declined": 2, "scored": 3, "fraction": 3 / 5},
+                           "error_behaviour": {"cases": 1, "declined": 1, "scored": 0, "fraction": 0.0}}
+    # a declined core case makes a layer not_conformant, so the run is not conformant without any failure
+    assert not conformant({k: v for k, v in levels.items() if k != "Cropping1D"})
+    assert conformant({k: v for k, v in levels.items() if k not in ("Cropping1D", "Conv3D")})
+    assert not conformant({"Conv2D": levels["Conv2D"]}, interrupted=True)
+
+
+def _typed(layer, spec, kind, dtype, **verdicts):
+    return {"layer": layer, "spec": spec, "kind": kind, "dtype": dtype, "verdicts": verdicts}
+
+
+def test_declining_every_valid_case_at_a_dtype_is_not_implemented_there():
+    # an implementation that declines every valid float64 Conv2D case but raises on invalid configurations
+    # (error_behaviour pass) has not implemented Conv2D at float64: no core case of it was declined
+    t = LevelTally(None)
+    declined = dict(shape="unsupported", output="unsupported", gradient="unsupported")
+    t.add(_typed("Conv2D", conv2d(), "valid", "float64", **declined))
+    t.add(_typed("Conv2D", conv2d(data_format="channels_first"), "valid", "float64", **declined))
+    t.add(_typed("Conv2D", conv2d(), "invalid", "float64", error_behaviour="pass"))
+    # Conv1D implemented at float64 except one core case: that is a declined core case at float64
+    t.add(_typed("Conv1D", {"class_name": "Conv1D", "config": {}}, "valid", "float64", shape="pass", output="pass"))
+    t.add(_typed("Conv1D", {"class_name": "Conv1D", "config": {}}, "valid", "float64",
+                 shape="unsupported", output="unsupported"))
+    levels = t.levels()
+    assert levels["Conv2D"]["level"] == "not_implemented" and levels["Conv2D"]["dtype"] == "float64"
+    assert level_text(levels["Conv2D"]) == "not implemented at float64"
+    assert levels["Conv1D"]["level"] == "not_conformant"
+    assert conformant({"Conv2D": levels["Conv2D"]}) and not conformant(levels)
+    assert coverage_line(t.coverage(), levels).endswith("layers at float64: 1 not implemented, 1 not conformant")
 
 
 def test_run_reports_levels_and_always_shows_coverage(tmp_path, capsys, validate_report):
@@ -199,3 +235,26 @@ def test_strict_arrays_from_the_oracle_take_precedence():
     tight = _with_strict(m, np.asarray(m.allowed_output) / 10)
     result = check(sloppy, case, tight, "float32")
     assert result.verdicts["output"] == "quality_warning" and result.strict_ratio["output"] > 4
+
+
+def test_every_format_gives_each_category_apart(tmp_path, capsys):
+    """A forward-only adapter that passes every output it is asked for declines the gradient and the
+    training-time categories, so every case's worst verdict is unsupported; each category's counts
+    say that its outputs passed."""
+    assert main(["run", "--adapter", "tests.conformance.fixtures.broken:ForwardOnly", "--layers", "Conv1D",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    valid = sum(c["kind"] == "valid" for c in report["cases"])
+    invalid = len(report["cases"]) - valid
+    assert report["summary"]["counts"]["unsupported"] == valid  # the headline alone hides the passes
+    line = (f"output {valid} pass; gradient {valid} unsupported; error_behaviour {invalid} pass; "
+            f"initializer {valid} unsupported")
+    assert line in out
+    assert report["summary"]["coverage"]["by_category"]["output"] == {"cases": valid, "declined": 0, "scored": valid,
+                                                                      "fraction": 1.0}
+    assert report["summary"]["coverage"]["by_category"]["gradient"]["fraction"] == 0.0
+    for fmt in ("markdown", "html", "junit"):
+        rendered = tmp_path / f"r.{fmt}"
+        assert main(["report", str(tmp_path / "report.json"), "--format", fmt, "--out", str(rendered)]) == 0
+        assert f"output {valid} pass" in rendered.read_text()

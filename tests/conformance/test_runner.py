@@ -118,3 +118,73 @@ def test_a_worker_is_replaced_after_its_cases_per_worker():
 def test_cases_per_worker_must_not_be_negative(few_cases):
     with pytest.raises(ValueError, match="cases_per_worker.*>= 0.*Received: cases_per_worker=-1"):
         list(run("reference", few_cases, cases_per_worker=-1))
+
+
+# ---------------------------------------------------------------- replacement workers
+
+FORKING = "tests.conformance.fixtures.forking"
+
+
+def _parents(results):
+    """{case id: the pid of the process its worker was started by} for the cases that print it."""
+    return {r.id: int(r.output.split()[1]) for r in results.values() if r.output.startswith("parent ")}
+
+
+def _pid_alive(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead, only not yet reaped
+        return f.read().split(") ")[-1][0] != "Z"
+
+
+def test_replacement_workers_are_forked_from_a_server_that_loaded_the_adapter(few_cases):
+    """After the first crash every new worker is forked from the fork server (its parent), with
+    the same records as spawned workers give; the server does not outlive the run."""
+    import os
+
+    forked = _by_id(f"{FORKING}:CrashesAndTells", few_cases, jobs=1)
+    spawned = _by_id(f"{FORKING}:CrashesAndTells", few_cases, jobs=1, preload=False)
+    _expect_lost(forked, "crash", "signal SIGSEGV")
+    for case_id, r in forked.items():
+        assert (r.verdicts, r.worst_ratio, r.message) == \
+               (spawned[case_id].verdicts, spawned[case_id].worst_ratio, spawned[case_id].message), case_id
+    order = [c.id for c in few_cases]
+    first_crash = min(order.index(c.id) for c in few_cases if c.layer == TARGET)
+    parents = _parents(forked)
+    before = {parents[i] for i in order[:first_crash] if i in parents}
+    after = {parents[i] for i in order[first_crash:] if i in parents}
+    assert before <= {os.getpid()} and len(after) == 1 and os.getpid() not in after, (before, after)
+    assert set(_parents(spawned).values()) == {os.getpid()}
+    server = after.pop()
+    assert not _pid_alive(server), f"the fork server {server} outlived the run"
+
+
+def test_workers_are_spawned_when_the_loaded_adapter_runs_threads(few_cases):
+    """Forking a process with threads can copy a lock some other thread holds: an adapter whose
+    loading starts a thread gets spawned workers only."""
+    import os
+
+    results = _by_id(f"{FORKING}:ThreadedCrashesAndTells", few_cases, jobs=1)
+    _expect_lost(results, "crash", "signal SIGSEGV")
+    assert set(_parents(results).values()) == {os.getpid()}
+
+
+def test_closing_a_run_kills_a_fork_server_that_is_still_loading(few_cases, monkeypatch):
+    """A run closed (Ctrl-C, an error, the generator dropped) while the fork server still loads
+    the adapter kills the server too; the replacement it waited for never starts."""
+    from conv_conformance.conformance.runner import _STARTUP_TIMEOUT, _Pool
+
+    pool = _Pool(f"{FORKING}:SlowToLoad", 1, 60.0, 1)
+    try:
+        pool.spawn()
+        monkeypatch.setenv("CONV_CONFORMANCE_TEST_SLOW_LOAD", "1")  # the server's load only
+        assert pool.spawn() is None  # a replacement: the server starts, the worker waits for it
+        server = pool.server._forkserver_pid
+        assert pool.deferred == 1 and pool.server.loading(_STARTUP_TIMEOUT) and _pid_alive(server)
+    finally:
+        pool.close()
+    assert not _pid_alive(server)  # killed and reaped, not left to finish its minute

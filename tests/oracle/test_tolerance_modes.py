@@ -55,7 +55,8 @@ def test_probabilistic_is_never_looser_and_much_tighter_for_long_sums(spec, shap
     assert np.all(prob <= rig) and all(np.all(prob_g[k] <= rig_g[k]) for k in rig_g)
     assert np.all(np.isfinite(prob)) and np.count_nonzero(prob) > prob.size // 3
     np.testing.assert_array_equal(m.allowed_output, rig)  # the default mode
-    np.testing.assert_array_equal(m.strict_output, prob)
+    # at float16 the strict class is the low-precision one (float32 accumulation), tighter still
+    assert np.median(m.strict_output / prob) < 0.1
     if case.layer == "Conv2D":  # 577 terms: sqrt(n) against n
         assert np.median(prob / rig) < 0.5
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""J1: float16 sigmoid underflows to 0.
+
+Cause: XLA computes float16 logistic as 1 / (1 + exp(-x)) in float16
+Framework: jax; measured on jax >=0.10.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only jax and NumPy.
+Generated from the conv-conformance findings catalogue (entry J1); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import jax
+import jax.numpy as jnp
+
+
+def environment():
+    return {"jax": jax.__version__, "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else "?",
+            "backend": jax.default_backend()}
+
+
+x = np.array([-11.5, -12.0, -14.0], np.float16)
+expected = 1 / (1 + np.exp(-x.astype(np.float64)))                 # 1.0e-5 down to 8.3e-7: float16 numbers
+ALLOWED = 2.0 ** -24                                               # one step of float16's subnormals
+
+
+def actual():
+    return np.asarray(jax.nn.sigmoid(jnp.asarray(x)))
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

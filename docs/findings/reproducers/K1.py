@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""K1: channels_first convolutions raise on TensorFlow's native CPU kernels.
+
+Cause: TensorFlow's Eigen Conv2D kernel supports NHWC only on CPU
+Framework: tensorflow; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only tensorflow and NumPy.
+Generated from the conv-conformance findings catalogue (entry K1); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import tensorflow as tf
+
+
+def environment():
+    from tensorflow.python.util import _pywrap_util_port
+    return {"tensorflow": tf.__version__, "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+
+def conv2d_nhwc(x, w, strides=(1, 1)):
+    """Valid cross-correlation of NHWC x with an HWIO kernel, in float64."""
+    (kh, kw), (sh, sw) = w.shape[:2], strides
+    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, i, j, :] = np.einsum("nhwc,hwco->no", x[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :], w)
+    return out
+
+x = np.arange(1 * 2 * 4 * 4, dtype=np.float64).reshape(1, 2, 4, 4) / 10   # NCHW
+w = np.arange(3 * 3 * 2 * 1, dtype=np.float64).reshape(3, 3, 2, 1) / 10   # HWIO
+expected = conv2d_nhwc(x.transpose(0, 2, 3, 1), w).transpose(0, 3, 1, 2)
+ALLOWED = 1e-12
+
+
+def actual():
+    return tf.nn.conv2d(x, w, strides=1, padding="VALID", data_format="NCHW").numpy()
+
+
+RAISES = ("UnimplementedError",)                              # the exception the divergence raises
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""K10: UpSampling2D lanczos (float64) and area have no gradient.
+
+Cause: ScaleAndTranslateGrad accepts float32 only; ResizeArea has no registered gradient
+Framework: tensorflow; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only tensorflow and NumPy.
+Generated from the conv-conformance findings catalogue (entry K10); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import tensorflow as tf
+
+
+def environment():
+    from tensorflow.python.util import _pywrap_util_port
+    return {"tensorflow": tf.__version__, "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+x = np.arange(4, dtype=np.float32).reshape(1, 2, 2, 1)
+expected = np.full((1, 2, 2, 1), 4.0)     # area upsampling by 2 repeats each pixel 4 times: d sum / dx = 4
+
+
+def actual():
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = tf.image.resize(xt, (4, 4), method="area")
+    return tape.gradient(y, xt, output_gradients=tf.ones_like(y)).numpy()
+
+
+ALLOWED = 1e-6
+
+
+RAISES = ("LookupError",)                              # the exception the divergence raises
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""K13: transposed 'same' convolution with output_padding aborts under oneDNN.
+
+Cause: K6's configurations reach oneDNN, which cannot create the primitive
+Framework: tensorflow; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only keras and NumPy.
+Generated from the conv-conformance findings catalogue (entry K13); regenerate, do not edit.
+"""
+import os
+
+os.environ['KERAS_BACKEND'] = 'tensorflow'
+os.environ['TF_ENABLE_ONEDNN_OPTS'] = '1'
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import keras
+
+
+def environment():
+    return {"keras": keras.__version__, "backend": keras.backend.backend()}
+
+x = np.array([1.0, 2.0], np.float32).reshape(1, 2, 1)
+k = np.array([1.0, 10.0], np.float32)
+# Keras: length (n - 1) * s + k - 2 * (k // 2) + output_padding = 3; the full transposed
+# convolution [1, 10, 0, 2, 20] cropped by k // 2 = 1 at the start
+expected = np.array([10.0, 0.0, 2.0]).reshape(1, 3, 1)
+ALLOWED = 1e-6
+layer = keras.layers.Conv1DTranspose(1, 2, strides=3, padding="same", output_padding=0, use_bias=False)
+layer.build(x.shape)
+layer.kernel.assign(k.reshape(2, 1, 1))
+
+
+def actual():
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+RAISES = ("AbortedError",)                              # the exception the divergence raises
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

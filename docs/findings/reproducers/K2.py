@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""K2: the bias is added along the last spatial axis under channels_first.
+
+Cause: keras.src.backend.tensorflow.numpy.add turns x + bias.reshape(1, C, 1, ...) into bias_add(NHWC) when x.shape[-1] == C
+Framework: keras; measured on keras >=3.15.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only keras and NumPy.
+Generated from the conv-conformance findings catalogue (entry K2); regenerate, do not edit.
+"""
+import os
+
+os.environ['KERAS_BACKEND'] = 'tensorflow'
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import keras
+
+
+def environment():
+    return {"keras": keras.__version__, "backend": keras.backend.backend()}
+
+x = np.ones((1, 2, 1, 1, 4), np.float32)                      # channels_first: 2 channels, last spatial length 4
+layer = keras.layers.Conv3D(4, 1, data_format="channels_first", kernel_initializer="zeros")
+layer.build(x.shape)
+layer.bias.assign(np.array([1, 2, 3, 4], np.float32))        # 4 filters: the last spatial length equals the channels
+expected = np.broadcast_to(np.array([1.0, 2, 3, 4]).reshape(1, 4, 1, 1, 1), (1, 4, 1, 1, 4))
+ALLOWED = 1e-6
+
+
+def actual():
+    return keras.ops.convert_to_numpy(layer(x))
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

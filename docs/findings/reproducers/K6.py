@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""K6: transposed 'same' convolution with output_padding raises (size mismatch).
+
+Cause: Keras asks conv_transpose for length (n-1)*s, which TensorFlow cannot produce for an even effective kernel
+Framework: keras; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only keras and NumPy.
+Generated from the conv-conformance findings catalogue (entry K6); regenerate, do not edit.
+"""
+import os
+
+os.environ['KERAS_BACKEND'] = 'tensorflow'
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import keras
+
+
+def environment():
+    return {"keras": keras.__version__, "backend": keras.backend.backend()}
+
+x = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1)
+k = np.array([1.0, 10.0])
+# Keras: output length (n - 1) * s + k - 2 * (k // 2) + output_padding = 2; the full transposed
+# convolution [1, 12, 23, 30] cropped by k // 2 = 1 at the start
+full = np.zeros(4)
+for i in range(3):
+    full[i:i + 2] += x[0, i, 0] * k
+expected = full[1:3].reshape(1, 2, 1)
+ALLOWED = 1e-12
+layer = keras.layers.Conv1DTranspose(1, 2, padding="same", output_padding=0, use_bias=False, dtype="float64")
+layer.build(x.shape)
+layer.kernel.assign(k.reshape(2, 1, 1))
+
+
+def actual():
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+RAISES = ("InvalidArgumentError",)                              # the exception the divergence raises
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

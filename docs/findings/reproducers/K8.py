@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""K8: gelu and leaky_relu are float32-accurate at float64.
+
+Cause: constants held as float32 (leaky_relu's slope 0.2, gelu's coefficients)
+Framework: keras; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only keras and NumPy.
+Generated from the conv-conformance findings catalogue (entry K8); regenerate, do not edit.
+"""
+import os
+
+os.environ['KERAS_BACKEND'] = 'tensorflow'
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import keras
+
+
+def environment():
+    return {"keras": keras.__version__, "backend": keras.backend.backend()}
+
+x = np.array([-1.0, -3.0, 2.0])
+expected = np.where(x > 0, x, 0.2 * x)                             # Keras's leaky_relu: negative_slope 0.2
+ALLOWED = 1e-15                                                    # float64 rounding of 0.2 * x is below 1e-16
+
+
+def actual():
+    return keras.ops.convert_to_numpy(keras.activations.leaky_relu(keras.ops.convert_to_tensor(x, "float64")))
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""K9: interpolating UpSampling2D is float32-accurate at float64.
+
+Cause: the resize weights are computed in float32
+Framework: tensorflow; measured on tensorflow >=2.21.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only tensorflow and NumPy.
+Generated from the conv-conformance findings catalogue (entry K9); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import tensorflow as tf
+
+
+def environment():
+    from tensorflow.python.util import _pywrap_util_port
+    return {"tensorflow": tf.__version__, "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+
+
+def interp_matrix(n, scale):
+    """Bilinear weights with half-pixel centres, taps beyond the edge clamped to it."""
+    m = np.zeros((n * scale, n))
+    for o in range(n * scale):
+        src = (o + 0.5) / scale - 0.5
+        lo = int(np.floor(src))
+        for idx, weight in ((lo, 1 - (src - lo)), (lo + 1, src - lo)):
+            m[o, min(max(idx, 0), n - 1)] += weight
+    return m
+
+
+x = np.array([1.0, 2.0, 4.0, 8.0]).reshape(1, 2, 2, 1)
+a = interp_matrix(2, 3)
+expected = np.einsum("ah,bw,nhwc->nabc", a, a, x)
+ALLOWED = 1e-14                                      # float64 rounding of 4-term sums
+
+
+def actual():
+    return tf.image.resize(x, (6, 6), method="bilinear").numpy()
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""P1: hardsigmoid backward is float32-accurate at float64.
+
+Cause: F.hardsigmoid's backward multiplies by 1/6 rounded to float32
+Framework: torch; measured on torch >=2.13.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only torch and NumPy.
+Generated from the conv-conformance findings catalogue (entry P1); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import torch
+
+
+def environment():
+    return {"torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+x0 = np.array([-1.0, 0.5, 2.0])
+expected = np.full(3, 1.0) / 6                                     # d/dx relu6(x + 3) / 6 inside (-3, 3)
+ALLOWED = 1e-15
+
+
+def actual():
+    x = torch.tensor(x0, requires_grad=True)
+    torch.nn.functional.hardsigmoid(x).sum().backward()
+    return x.grad.numpy()
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

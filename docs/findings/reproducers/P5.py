@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""P5: slow_conv2d backward raises: grad_weight must be contiguous.
+
+Cause: slow_conv2d's backward requires a contiguous grad_weight for a permuted one-filter kernel
+Framework: torch; measured on torch >=2.13.
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only torch and NumPy.
+Generated from the conv-conformance findings catalogue (entry P5); regenerate, do not edit.
+"""
+import os
+
+import json
+import platform
+import sys
+
+import numpy as np
+
+RAISES = ()  # the names of the exceptions the divergence raises; any other means this script broke
+
+import torch
+
+
+def environment():
+    return {"torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+x_nhwc = np.arange(2 * 3 * 3 * 2, dtype=np.float64).reshape(2, 3, 3, 2) / 10
+w_hwio = np.arange(2 * 2 * 2 * 1, dtype=np.float64).reshape(2, 2, 2, 1) / 10   # one output channel
+# d/dw of the sum of a valid 2x2 cross-correlation: the sum of every input patch
+expected = sum(x_nhwc[:, i:i + 2, j:j + 2, :].sum(axis=0) for i in range(2) for j in range(2))[..., None]
+ALLOWED = 1e-12
+
+
+def actual():
+    x = torch.tensor(x_nhwc).permute(0, 3, 1, 2)                    # an NHWC array viewed as NCHW
+    w = torch.tensor(w_hwio, requires_grad=True)
+    torch.nn.functional.conv2d(x, w.permute(3, 2, 0, 1)).sum().backward()   # a permuted HWIO kernel
+    return w.grad.numpy()
+
+
+RAISES = ("RuntimeError",)                              # the exception the divergence raises
+
+REPEAT = 1
+
+
+def main():
+    print("environment:", json.dumps(dict(environment(), python=platform.python_version(),
+                                          machine=platform.machine())))
+    print("expected:", np.array2string(np.asarray(expected), precision=6, threshold=20))
+    present = False
+    for call in range(REPEAT):
+        try:
+            got = np.asarray(actual(), dtype=np.float64)
+        except Exception as exc:  # the divergence may be an exception
+            print(f"actual (call {call + 1}): raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            if type(exc).__name__ not in RAISES:
+                print(f"the reproducer itself failed: the divergence raises {' or '.join(RAISES) or 'nothing'}")
+                return 2
+            present = True
+            continue
+        if got.shape != np.shape(expected):
+            print(f"actual (call {call + 1}): shape {got.shape}, expected shape {np.shape(expected)}")
+            present = True
+            continue
+        error = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        print(f"actual (call {call + 1}):", np.array2string(got, precision=6, threshold=20))
+        print(f"error (call {call + 1}): {error:.3g} (allowed {ALLOWED:.3g})")
+        present = present or not error <= ALLOWED
+    print("divergence present" if present else "divergence not reproduced: fixed, or not this environment")
+    return 1 if present else 0  # 2: the script itself failed (an exception the divergence does not raise)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The catalogue of known findings: its entries, its conditions, and how runs, reports, ``run
+--fail-on new``, ``compare`` and ``conv-conformance findings`` use it.
+
+The runs use tests/conformance/fixtures/findings.py: adapters that present themselves as PyTorch
+2.13 and reproduce the condition of finding P1 (a float64 hard_sigmoid gradient off in the 4th
+digit) and, or, one planted failure that no finding explains."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conv_conformance.cli import main
+from conv_conformance.conformance import findings
+from conv_conformance.reports import compare, load
+from conv_conformance.reports import markdown as report_markdown
+from tests.conformance.fixtures.findings import LAYERS
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = "tests.conformance.fixtures.findings"
+KNOWN_CASE, NEW_CASE = "Conv2DTranspose-6562688cb8fc", "Cropping1D-b2f89bdeed55"
+
+#: Every finding docs/divergences.md listed when the catalogue was introduced.
+DOCUMENTED = ([f"K{i}" for i in range(1, 18)] + ["O1", "O2", "O3"] + [f"T{i}" for i in range(1, 8)]
+              + [f"P{i}" for i in range(1, 6)] + [f"R{i}" for i in range(1, 15)] + [f"W{i}" for i in range(1, 9)]
+              + ["J1"])
+
+CONV2D_CF = {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3, "data_format": "channels_first"}}
+ONE_CHANNEL = {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3, "strides": [1, 2]}}
+
+
+# ------------------------------------------------------------------ the catalogue
+
+def test_every_documented_finding_is_catalogued_once():
+    catalogue = findings.load()
+    ids = [f.id for f in catalogue]
+    assert len(ids) == len(set(ids))
+    assert set(DOCUMENTED) <= set(ids)
+
+
+def test_every_finding_that_a_run_can_show_has_a_condition():
+    for f in findings.load():
+        if set(f.verdicts) & {"fail", "error", "nondeterministic", "unsupported"}:
+            assert f.condition is not None and f.categories and f.adapters, f.id
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ({"categories": ["outputs"]}, "`categories` must name categories"),
+    ({"verdicts": ["broken"]}, "`verdicts` must be a non-empty list"),
+    ({"condition": {"colour": "red"}}, "unknown field 'colour'"),
+    ({"condition": {"ref": "nowhere"}}, "`ref` names no definition"),
+    ({"condition": {"batch": {"about": 0}}}, "operators must be among"),
+    ({"status": "closed"}, "`status` must be 'open' or 'fixed in"),
+    ({"colour": "red"}, "unknown keys ['colour']"),
+])
+def test_a_malformed_entry_is_named_with_its_field(entry, needle):
+    good = {"id": "X1", "section": "keras", "title": "t", "framework": "tensorflow", "adapters": ["keras"],
+            "condition": {"batch": 0}, "categories": ["output"], "verdicts": ["fail"], "cause": "c", "status": "open"}
+    with pytest.raises(findings.CatalogueError, match="X1") as info:
+        findings.parse({"findings": [good | entry]})
+    assert needle in str(info.value)
+
+
+# ------------------------------------------------------------------ conditions
+
+@pytest.mark.parametrize("dtype, onednn, expected", [
+    ("float64", "True", True),    # TF's native kernels always run float64
+    ("float32", "False", True),   # and float32 when oneDNN is off
+    ("float32", "True", False),   # oneDNN runs channels_first float32
+])
+def test_k1_holds_where_tensorflow_native_kernels_run(dtype, onednn, expected):
+    env = {"tensorflow": {"onednn": onednn}}
+    assert findings.load().holds("K1", CONV2D_CF, [1, 2, 5, 5], dtype, env) is expected
+
+
+def test_k1_does_not_hold_for_channels_last_nor_grouped_convolutions():
+    env = {"tensorflow": {"onednn": "False"}}
+    last = {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3}}
+    grouped = {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3, "groups": 2,
+                                                  "data_format": "channels_first"}}
+    catalogue = findings.load()
+    assert not catalogue.holds("K1", last, [1, 5, 5, 2], "float64", env)
+    assert not catalogue.holds("K1", grouped, [1, 2, 5, 5], "float64", env)
+
+
+@pytest.mark.parametrize("shape, isa, expected", [
+    ([2, 6, 4, 1], "avx512", True),    # one channel, strides (1, 2), output width (4-3)//2+1 = 1
+    ([2, 6, 4, 1], "avx2", False),     # oneDNN below AVX-512 computes it right
+    ([2, 6, 6, 1], "avx512", False),   # output width 2
+    ([2, 6, 4, 2], "avx512", False),   # two channels
+])
+def test_o1_condition_names_the_shape_and_the_isa(shape, isa, expected):
+    env = {"onednn_isa": isa, "torch": {"mkldnn": "True"}}
+    assert findings.load().holds("O1", ONE_CHANNEL, shape, "float32", env) is expected
+
+
+def test_o3_needs_an_empty_batch_and_onednn():
+    env_on, env_off = {"tensorflow": {"onednn": "True"}}, {"tensorflow": {"onednn": "False"}}
+    spec = {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 2}}
+    catalogue = findings.load()
+    assert catalogue.holds("O3", spec, [0, 5, 5, 2], "float32", env_on)
+    assert not catalogue.holds("O3", spec, [0, 5, 5, 2], "float32", env_off)
+    assert not catalogue.holds("O3", spec, [1, 5, 5, 2], "float32", env_on)
+    assert not catalogue.holds("O3", spec, [0, 5, 5, 2], "float64", env_on)
+
+
+def test_k14_uses_the_same_padding_total():
+    catalogue = findings.load()
+    total_minus_2 = {"class_name": "Conv3D", "config": {"filters": 1, "kernel_size": 1, "strides": 3, "padding": "same"}}
+    total_minus_1 = {"class_name": "Conv3D", "config": {"filters": 1, "kernel_size": 2, "strides": 3, "padding": "same"}}
+    assert catalogue.holds("K14", total_minus_2, [1, 3, 3, 3, 1], "float64")
+    assert not catalogue.holds("K14", total_minus_1, [1, 3, 3, 3, 1], "float64")
+    assert not catalogue.holds("K14", total_minus_2, [1, 3, 3, 3, 1], "float32")
+
+
+# ------------------------------------------------------------------ matching records
+
+def _record(spec, shape, verdicts, kind="valid"):
+    return {"id": "case-1", "layer": spec["class_name"], "spec": spec, "input_shape": shape, "kind": kind,
+            "verdicts": verdicts}
+
+
+def _matcher(dtype="float64", onednn="True", name="keras"):
+    return findings.Matcher(findings.load(), {"name": name, "versions": {"tensorflow": "2.21.0", "keras": "3.15.1"}},
+                            {"tensorflow": {"onednn": onednn}}, dtype)
+
+
+def test_a_failure_the_condition_explains_is_known():
+    matcher = _matcher()
+    record = matcher.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"shape": "error", "output": "error"}))
+    assert record["findings"] == ["K1"] and "new" not in record
+    assert matcher.summary()["by_finding"] == {"K1": 1} and matcher.summary()["new"] == 0
+
+
+def test_a_failure_in_a_category_the_finding_does_not_cover_is_new():
+    record = _matcher().annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"shape": "pass", "initializer": "fail"}))
+    assert record.get("new") is True and "findings" not in record
+
+
+def test_a_different_verdict_than_the_finding_expects_is_new():
+    # K1 raises; wrong values under its condition are something else
+    record = _matcher().annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"shape": "pass", "output": "fail"}))
+    assert record.get("new") is True
+
+
+def test_another_adapter_or_version_does_not_match():
+    other = findings.Matcher(findings.load(), {"name": "keras", "versions": {"tensorflow": "2.20.0"}},
+                             {"tensorflow": {"onednn": "True"}}, "float64")
+    assert other.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"output": "error"})).get("new") is True
+    torch = _matcher(name="torch")
+    assert torch.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"output": "error"})).get("new") is True
+
+
+def test_a_covered_case_that_passes_reports_the_finding_as_fixed():
+    matcher = _matcher()
+    matcher.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"shape": "pass", "output": "pass", "gradient": "pass"}))
+    fixed = matcher.summary()["fixed"]
+    assert [f["id"] for f in fixed] == ["K1"] and fixed[0]["versions"] == {"tensorflow": "2.21.0"}
+
+
+def test_published_onnxruntime_run_fails_only_on_r3():
+    # docs/divergences.md R3: "Standard run (float32, both optimization levels): 4 failures, all of them this"
+    report = findings.annotate_report(json.loads(
+        (ROOT / "docs/results/runtimes/onnxruntime-float32/report.json").read_text()))
+    assert report["summary"]["findings"]["by_finding"] == {"R3": 4}
+    assert report["summary"]["findings"]["new"] == 0
+    assert report["summary"]["conformant"] is False  # known findings never make a run conformant
+
+
+# ------------------------------------------------------------------ runs, --fail-on new, compare
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three float64 smoke runs of the fixture adapters: exit status, printed summary, report path."""
+    out = {}
+    for name in ("KnownAndNew", "KnownOnly", "NewOnly"):
+        directory = tmp_path_factory.mktemp(name)
+        out[name] = directory / "report.json"
+    return out
+
+
+def _run(path: Path, adapter: str, capsys, *extra: str) -> tuple[int, str]:
+    code = main(["run", "--adapter", f"{FIXTURE}:{adapter}", "--layers", LAYERS, "--dtype", "float64",
+                 "--out", str(path.parent), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_run_names_known_and_new_failures(runs, capsys, validate_report):
+    code, out = _run(runs["KnownAndNew"], "KnownAndNew", capsys)
+    assert code == 1
+    assert "NOT CONFORMANT" in out and "2 failing: 1 known [P1 x1], 1 new" in out
+    report = json.loads(runs["KnownAndNew"].read_text())
+    validate_report(report)
+    cases = {c["id"]: c for c in report["cases"]}
+    assert cases[KNOWN_CASE]["findings"] == ["P1"] and "new" not in cases[KNOWN_CASE]
+    assert cases[NEW_CASE]["new"] is True and "findings" not in cases[NEW_CASE]
+    assert report["summary"]["findings"]["new_cases"] == [NEW_CASE]
+    assert report["summary"]["conformant"] is False
+
+
+def test_fail_on_new_exits_1_only_when_a_failure_is_new(runs, capsys, tmp_path):
+    assert _run(tmp_path / "a" / "report.json", "KnownAndNew", capsys, "--fail-on", "new")[0] == 1
+    code, out = _run(runs["KnownOnly"], "KnownOnly", capsys, "--fail-on", "new")
+    assert code == 0 and "NOT CONFORMANT" in out and "1 failing: 1 known [P1 x1], 0 new" in out
+    assert _run(tmp_path / "b" / "report.json", "KnownOnly", capsys)[0] == 1  # the default gate: any failure
+
+
+def test_a_known_finding_whose_case_passes_is_reported_fixed(runs, capsys):
+    code, out = _run(runs["NewOnly"], "NewOnly", capsys)
+    assert code == 1
+    # both hard_sigmoid cases at float64: the one that failed before, and an empty batch's
+    assert "fixed? P1: 2 case(s) its condition covers pass with torch 2.13.0" in out
+    fixed = json.loads(runs["NewOnly"].read_text())["summary"]["findings"]["fixed"]
+    assert fixed == [{"id": "P1", "cases": [KNOWN_CASE, "Conv2DTranspose-5ca75d721f6a"], "versions": {"torch": "2.13.0"}}]
+
+
+def test_a_broken_catalogue_costs_no_report(tmp_path, capsys, monkeypatch):
+    def broken():
+        raise ValueError("catalogue unreadable")
+
+    monkeypatch.setattr(findings, "load", broken)
+    code, out = _run(tmp_path / "report.json", "KnownOnly", capsys)
+    assert code == 1 and "NOT CONFORMANT" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert "findings" not in report["summary"] and report["summary"]["cases"] == 13
+
+
+def test_compare_tells_known_from_new_and_reports_a_disappeared_finding(runs, capsys):
+    for name in runs:
+        if not runs[name].exists():
+            _run(runs[name], name, capsys)
+    base, new = load(runs["KnownAndNew"]), load(runs["NewOnly"])
+    gone = compare.compare(base, new)
+    assert gone.findings_gone == ["P1"] and "Known findings that disappeared" in compare.render(gone)
+    # P1 appearing is a regression, but a known one; the planted failure appearing is new
+    appeared = compare.compare(load(runs["NewOnly"]), load(runs["KnownAndNew"]))
+    assert appeared.regressions == 1 and appeared.new_regressions == 0 and appeared.findings_appeared == ["P1"]
+    assert "| P1](" not in compare.render(appeared) and "[P1](" in compare.render(appeared)
+    planted = compare.compare(load(runs["KnownOnly"]), load(runs["KnownAndNew"]))
+    assert planted.new_regressions == 1 and "**new**" in compare.render(planted)
+    argv = ["compare", str(runs["NewOnly"]), str(runs["KnownAndNew"])]
+    assert main(argv) == 1 and main([*argv, "--fail-on", "new"]) == 0
+    argv = ["compare", str(runs["KnownOnly"]), str(runs["KnownAndNew"]), "--fail-on", "new"]
+    assert main(argv) == 1
+
+
+def test_every_format_names_the_finding(runs, capsys):
+    if not runs["KnownAndNew"].exists():
+        _run(runs["KnownAndNew"], "KnownAndNew", capsys)
+    report = load(runs["KnownAndNew"])
+    text = report_markdown.render(report)
+    assert f"[P1]({findings.DOC_PAGE}#finding-p1)" in text and NEW_CASE in text
+    assert main(["report", str(runs["KnownAndNew"]), "--format", "junit"]) == 0
+    junit = capsys.readouterr().out
+    assert 'message="known finding P1 (' in junit and "new failure (no known finding explains it)" in junit
+    assert main(["report", str(runs["KnownAndNew"]), "--format", "html"]) == 0
+    assert f'href="{findings.DOC_PAGE}#finding-p1"' in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ conv-conformance findings
+
+def test_findings_lists_and_filters(capsys):
+    assert main(["findings", "--framework", "torch"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert set(listed) == {f.id for f in findings.load() if f.framework == "torch"} and "P5" in listed
+    assert main(["findings", "--status", "fixed"]) == 0
+    assert capsys.readouterr().out.strip() == "no finding matches"
+
+
+def test_findings_writes_a_bug_report(capsys, tmp_path):
+    assert main(["findings", "P5", "--bug-report", "--out", str(tmp_path / "P5.md")]) == 0
+    text = (tmp_path / "P5.md").read_text()
+    assert text.startswith("# slow_conv2d backward raises") and "**Environment**" in text
+    assert "**Expected vs actual**" in text
+
+
+def test_findings_writes_the_checked_in_reproducer(capsys):
+    assert main(["findings", "K1", "--reproducer"]) == 0
+    assert capsys.readouterr().out == (ROOT / "docs/findings/reproducers/K1.py").read_text()
+    assert main(["findings", "W4", "--reproducer"]) == 1  # a note: no reproducer
+    assert "has no standalone reproducer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["findings", "K99"], "Argument ID must be a finding of the catalogue"),
+    (["findings", "--reproducer"], "need a finding ID"),
+])
+def test_findings_usage_errors_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
