@@ -148,7 +148,7 @@ def render(report: dict) -> str:
         lines += ["| cases | verdict | signature | layers |", "|---:|---|---|---|"]
         for cl in found[:_MAX_CLUSTERS]:
             layers = ", ".join(cl.layers[:4]) + (f" … +{len(cl.layers) - 4}" if len(cl.layers) > 4 else "")
-            lines.append(f"| {cl.size} | {cl.verdict} | {escape(cl.title)} | {escape(layers)} |")
+            lines.append(f"| {cl.size} | {', '.join(cl.verdicts)} | {escape(cl.title)} | {escape(layers)} |")
         if len(found) > _MAX_CLUSTERS:
             rest = found[_MAX_CLUSTERS:]
             lines.append(f"\n... and {len(rest)} more clusters ({sum(c.size for c in rest)} failures)")
