@@ -21,7 +21,7 @@ from pathlib import Path
 import jinja2
 
 from conv_conformance.conformance import findings
-from conv_conformance.conformance.findings.reproducers import reproducer_script
+from conv_conformance.conformance.findings.reproducers import filename, reproducer_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "divergences.md"
@@ -40,6 +40,8 @@ HEADERS = {
     "runtimes": [("Runtime", "runtime"), ("What differs", "what"), ("Exact condition", "condition"),
                  ("Evidence / pin", "evidence")],
     "training": [("who", "who"), ("what", "what"), ("exact condition", "condition"), ("evidence / pin", "evidence")],
+    "tfjs": [("What TF.js does", "what"), ("Condition", "condition"), ("Evidence / pin", "evidence")],
+    "low-precision": [("What", "what"), ("Condition", "condition"), ("Evidence", "evidence")],
 }
 
 
@@ -47,7 +49,7 @@ def _in_a_run(f: findings.Finding) -> str:
     """What a run reports under the entry's condition, from the catalogue's fields."""
     if f.condition is None or "note" in f.verdicts:
         return "note (no category fails)"
-    repro = f" [reproducer](findings/reproducers/{f.id}.py)" if reproducer_script(f) else ""
+    repro = f" [reproducer](findings/reproducers/{filename(f)})" if reproducer_script(f) else ""
     return (f"{' or '.join(f.verdicts)} in {', '.join(c.replace('_', ' ') for c in f.categories)}; "
             f"adapters {', '.join(f'`{a}`' for a in f.adapters)}; {f.status}{repro}")
 
@@ -75,9 +77,9 @@ def render_page(catalogue: findings.Catalogue | None = None) -> str:
 
 
 def reproducer_files(catalogue: findings.Catalogue | None = None) -> dict[Path, str]:
-    """docs/findings/reproducers/<id>.py for every entry with a reproducer."""
+    """docs/findings/reproducers/<id>.py (<id>.js for TensorFlow.js) for every entry with a reproducer."""
     catalogue = catalogue or findings.load()
-    return {REPRODUCERS / f"{f.id}.py": script for f in catalogue if (script := reproducer_script(f))}
+    return {REPRODUCERS / filename(f): script for f in catalogue if (script := reproducer_script(f))}
 
 
 def expected_files(results: bool = False) -> dict[Path, str]:
@@ -93,6 +95,13 @@ def _kernels(report: dict) -> str:
     return ", ".join(parts)
 
 
+def _quality_cell(quality: dict) -> str:
+    if not quality.get("known") and not quality.get("unexplained"):
+        return "-"
+    by = ", ".join(f"{fid} x{n}" for fid, n in quality.get("by_finding", {}).items())
+    return f"{quality.get('known', 0)} known ({by}), {quality.get('unexplained', 0)} not catalogued"
+
+
 def results_page(catalogue: findings.Catalogue | None = None) -> str:
     """The published runs (docs/results/**/report.json) with their failing cases split into known
     findings and new failures, computed from the stored reports as a run computes them now."""
@@ -101,14 +110,15 @@ def results_page(catalogue: findings.Catalogue | None = None) -> str:
     for path in sorted(RESULTS.rglob("report.json")):
         report = findings.annotate_report(json.loads(path.read_text("utf-8")), catalogue)
         found = report["summary"]["findings"]
-        if not found["known"] and not found["new"] and not found["fixed"]:
+        quality = found.get("quality_warning") or {}
+        if not found["known"] and not found["new"] and not found["fixed"] and not quality.get("known"):
             continue
         known = ", ".join(f"{fid} x{n}" for fid, n in found["by_finding"].items()) or "-"
         fixed = ", ".join(f["id"] for f in found["fixed"]) or "-"
         label = path.parent.relative_to(RESULTS).as_posix()
         rows.append(f"| [{label}](../results/{label}/report.json) | `{report['adapter']['name']}` | {report['dtype']} | "
                     f"{_kernels(report)} | {found['known'] + found['new']} | {found['known']} | {known} | "
-                    f"{found['new']} | {fixed} |")
+                    f"{found['new']} | {fixed} | {_quality_cell(quality)} |")
         for case in report["cases"]:
             if case.get("new"):
                 key = (report["adapter"]["name"], case["layer"])
@@ -121,9 +131,11 @@ def results_page(catalogue: findings.Catalogue | None = None) -> str:
              "explained by a finding (condition, adapter, versions, environment, category and verdict all match), "
              "**new** ones by none. The runs were not repeated: the stored reports were matched. fixed? lists "
              "findings whose condition covers cases of the run that all pass (stale entry, a condition broader "
-             "than the bug, or a fix). See [regression-gate.md](../regression-gate.md).", "",
-             "| run | adapter | dtype | kernels | failing | known | by finding | new | fixed? |",
-             "|---|---|---|---|---:|---:|---|---:|---|", *rows, "",
+             "than the bug, or a fix). See [regression-gate.md](../regression-gate.md). quality_warning: the cases "
+             "outside the strict low-precision class (conformant, not failing) that a finding explains, and those none "
+             "does.", "",
+             "| run | adapter | dtype | kernels | failing | known | by finding | new | fixed? | quality_warning |",
+             "|---|---|---|---|---:|---:|---|---:|---|---|", *rows, "",
              "## New failing cases by adapter and layer", "",
              "| adapter | layer | new failing cases |", "|---|---|---:|"]
     lines += [f"| `{a}` | {layer} | {n} |" for (a, layer), n in sorted(new_by_layer.items())] + [""]
@@ -134,7 +146,7 @@ def stale(files: dict[Path, str]) -> list[Path]:
     """The files whose checked-in content differs (or which are missing), and reproducers no entry has."""
     out = [path for path, text in files.items() if not path.exists() or path.read_text("utf-8") != text]
     if REPRODUCERS.is_dir():
-        out += sorted(p for p in REPRODUCERS.glob("*.py") if p not in files)
+        out += sorted(p for p in REPRODUCERS.glob("*.[pj][ys]") if p not in files)
     return out
 
 
@@ -151,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stale: {path.relative_to(ROOT)} (run python scripts/findings_docs.py)")
         return 1 if bad else 0
     REPRODUCERS.mkdir(parents=True, exist_ok=True)
-    for path in REPRODUCERS.glob("*.py"):
+    for path in REPRODUCERS.glob("*.[pj][ys]"):
         if path not in files:
             path.unlink()
     for path, text in files.items():
         path.write_text(text, "utf-8")
-        if path.suffix == ".py":
+        if path.suffix in (".py", ".js"):
             path.chmod(0o755)
         print(path.relative_to(ROOT))
     return 0

@@ -26,8 +26,11 @@ makes its test false.
 :func:`load` reads the catalogue; :class:`Matcher` binds it to one run (adapter, versions,
 environment, dtype) and annotates each case record: a failing record whose every failing
 category a matching finding explains carries ``findings`` (the ids); a record a finding's
-condition covers that no longer fails is counted as "fixed?". Known findings are not waivers:
-they never change a verdict nor make a run conformant.
+condition covers that no longer fails is counted as "fixed?". A record that fails nowhere but is
+``quality_warning`` (outside the strict low-precision class) carries the ids of the findings
+whose verdicts include ``quality_warning`` and explain those categories; such findings are never
+"fixed?" (whether one case's rounding leaves the strict class depends on its values). Known
+findings are not waivers: they never change a verdict nor make a run conformant.
 """
 from __future__ import annotations
 
@@ -41,11 +44,14 @@ from conv_conformance import reference
 from conv_conformance.vocabulary import CATEGORIES, FAILING
 
 __all__ = ["Finding", "Catalogue", "CatalogueError", "Matcher", "load", "facts", "holds", "FIELDS",
-           "EXPECTED_VERDICTS", "STATUSES", "DOC_PAGE", "annotate_report", "summary_text", "anchor"]
+           "EXPECTED_VERDICTS", "STATUSES", "DOC_PAGE", "annotate_report", "summary_text", "anchor",
+           "version_in_range"]
 
 #: What a finding makes the suite report, among the run's verdicts (``unsupported``: the adapter
-#: declines the case; ``note``: no verdict, documented behaviour only).
-EXPECTED_VERDICTS = ("fail", "error", "nondeterministic", "unsupported", "note")
+#: declines the case; ``quality_warning``: a miss of the strict low-precision class, which is not
+#: failing: such a case is labelled with the finding but never counted as known or new; ``note``:
+#: no verdict, documented behaviour only).
+EXPECTED_VERDICTS = ("fail", "error", "nondeterministic", "unsupported", "quality_warning", "note")
 #: ``open``, or ``fixed in <package> <version>``.
 STATUSES = ("open", "fixed in")
 #: Where each finding is written up (the anchor is the lower-case id).
@@ -76,6 +82,8 @@ FIELDS = {
     "strides_unequal": "not every stride is the same",
     "max_dilation": "the largest dilation rate (1 without one)",
     "max_stride": "the largest stride (1 without one)",
+    "max_kernel": "the largest kernel extent (0 for layers without a kernel)",
+    "size_not_pow2_axis": "UpSampling: some spatial axis of extent >= 2 is upsampled by a size that is not a power of two",
     "max_output_padding": "the largest output_padding (0 when None)",
     "output_padding_given": "output_padding is not None",
     "same_padding_min_total": "the smallest total 'same' padding (out-1)*s + d*(k-1) + 1 - n over the axes",
@@ -304,9 +312,15 @@ def facts(spec: dict, input_shape: Sequence[int], kind: str = "valid") -> dict[s
     dilation = list(cfg.get("dilation_rate") or [1])
     out["max_dilation"] = max(dilation)
     out["max_stride"] = max(strides or [1])
+    out["max_kernel"] = max(list(cfg.get("kernel_size") or [0]))
     if "output_padding" in cfg:
         out["output_padding_given"] = cfg["output_padding"] is not None
         out["max_output_padding"] = max(cfg["output_padding"] or [0])
+    if layer.family == "upsampling" and len(input_shape) >= 3:
+        extents = input_shape[2:] if first else input_shape[1:-1]
+        sizes = cfg.get("size") or []
+        sizes = [sizes] * len(extents) if isinstance(sizes, int) else list(sizes)
+        out["size_not_pow2_axis"] = any(n >= 2 and s & (s - 1) != 0 for n, s in zip(extents, sizes))
     kernel = list(cfg.get("kernel_size") or [])
     if kernel and len(input_shape) >= 3:
         spatial = input_shape[2:] if first else input_shape[1:-1]
@@ -382,6 +396,11 @@ def holds(condition: Mapping[str, Any], case: Mapping[str, Any], dtype: str, env
 
 # ------------------------------------------------------------------ matching a run
 
+def version_in_range(version: Any, spec: str) -> bool:
+    """Whether an installed version (``"4.22.0"``, ``"2.13.0+cpu"``) is in a catalogue range (``">=4.22"``)."""
+    return _version_ok(version, spec)
+
+
 def _version_ok(have: Any, spec: str) -> bool:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
@@ -414,6 +433,9 @@ class Matcher:
         self.explaining: set[str] = set()
         self.new: list[str] = []
         self.fixed: dict[str, list[str]] = {}
+        self.quality: dict[str, int] = {}
+        self.quality_cases = 0
+        self.quality_unexplained = 0
 
     def match(self, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         """``(explaining, stale)``: the ids of the findings that explain the record's failing
@@ -425,8 +447,8 @@ class Matcher:
                     if holds(f.condition, case, self.dtype, self.environment, self.catalogue.definitions)]
         explaining = [f.id for f in covering
                       if any(c in f.categories and v in f.verdicts for c, v in failing.items())]
-        stale = [f.id for f in covering if "note" not in f.verdicts and "unsupported" not in f.verdicts
-                 and f.id not in explaining and not any(c in f.categories for c in failing)
+        stale = [f.id for f in covering
+                 if not {"note", "unsupported", "quality_warning"} & set(f.verdicts) and f.id not in explaining and not any(c in f.categories for c in failing)
                  and any(record["verdicts"].get(c) == "pass" for c in f.categories)]
         return explaining, stale
 
@@ -442,7 +464,7 @@ class Matcher:
         for fid in stale if count else ():
             self.fixed.setdefault(fid, []).append(record["id"])
         if not failing:
-            return record
+            return self._label_quality(record, covering_ids=self.match_quality(record), count=count)
         explained = {c for c, v in failing.items()
                      if any(c in self.catalogue[fid].categories and v in self.catalogue[fid].verdicts
                             for fid in explaining)}
@@ -458,6 +480,32 @@ class Matcher:
                 self.known[fid] = self.known.get(fid, 0) + 1
         return record
 
+    def match_quality(self, record: Mapping[str, Any]) -> list[str]:
+        """The ids of the ``quality_warning`` findings that explain the record's quality_warning categories."""
+        warned = {c for c, v in record["verdicts"].items() if v == "quality_warning"}
+        if not warned:
+            return []
+        case = facts(record["spec"], record["input_shape"], record.get("kind", "valid"))
+        case["adapter"] = self.adapter.get("name")
+        return [f.id for f in self.active if "quality_warning" in f.verdicts and warned & set(f.categories)
+                and holds(f.condition, case, self.dtype, self.environment, self.catalogue.definitions)]
+
+    def _label_quality(self, record: dict, covering_ids: list[str], count: bool) -> dict:
+        warned = {c for c, v in record["verdicts"].items() if v == "quality_warning"}
+        if not warned:
+            return record
+        if covering_ids:
+            record["findings"] = covering_ids
+        if count:
+            explained = {c for c in warned for fid in covering_ids if c in self.catalogue[fid].categories}
+            if explained == warned:
+                self.quality_cases += 1
+                for fid in covering_ids:
+                    self.quality[fid] = self.quality.get(fid, 0) + 1
+            else:
+                self.quality_unexplained += 1
+        return record
+
     def summary(self) -> dict[str, Any]:
         """report.json's ``summary.findings``: known failing cases per finding, the new failing
         cases, and the findings some covered case of which passes ("fixed?", with the versions)."""
@@ -468,6 +516,9 @@ class Matcher:
                            "versions": {p: str(v) for p, v in self.versions.items()
                                         if p in self.catalogue[fid].versions or not self.catalogue[fid].versions}}
                           for fid, cases in sorted(self.fixed.items()) if fid not in self.explaining],
+                "quality_warning": {"known": self.quality_cases,
+                                    "by_finding": dict(sorted(self.quality.items(), key=lambda kv: (-kv[1], kv[0]))),
+                                    "unexplained": self.quality_unexplained},
                 "catalogue": len(self.catalogue.findings)}
 
 
@@ -482,17 +533,28 @@ def annotate_report(report: dict, catalogue: Catalogue | None = None) -> dict:
     return report
 
 
+def _listed(by_finding: Mapping[str, int], limit: int) -> str:
+    parts = [f"{fid} x{n}" for fid, n in list(by_finding.items())[:limit]]
+    more = len(by_finding) - limit
+    return f" [{', '.join(parts)}{', ...' if more > 0 else ''}]" if parts else ""
+
+
 def summary_text(findings: Mapping[str, Any] | None, *, limit: int = 8) -> str:
-    """``36 failing: 35 known [K1 x20, K4 x3, ...], 1 new``: the failing cases split by the catalogue."""
+    """``36 failing: 35 known [K1 x20, K4 x3, ...], 1 new``: the failing cases split by the catalogue;
+    then, when some cases are quality_warning, ``102 quality_warning: 102 known [LT1 x61, ...]``
+    (not failing: labelled, never counted as new)."""
     if not findings:
         return ""
+    out = []
     known, new = findings.get("known", 0), findings.get("new", 0)
-    if not known and not new:
-        return ""
-    parts = [f"{fid} x{n}" for fid, n in list(findings.get("by_finding", {}).items())[:limit]]
-    more = len(findings.get("by_finding", {})) - limit
-    listed = f" [{', '.join(parts)}{', ...' if more > 0 else ''}]" if parts else ""
-    return f"{known + new} failing: {known} known{listed}, {new} new"
+    if known or new:
+        out.append(f"{known + new} failing: {known} known{_listed(findings.get('by_finding', {}), limit)}, {new} new")
+    quality = findings.get("quality_warning") or {}
+    q_known, q_other = quality.get("known", 0), quality.get("unexplained", 0)
+    if q_known or q_other:
+        out.append(f"{q_known + q_other} quality_warning: {q_known} known{_listed(quality.get('by_finding', {}), limit)}, "
+                   f"{q_other} not catalogued")
+    return "; ".join(out)
 
 
 def fixed_lines(findings: Mapping[str, Any] | None) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..environment import cpu_info, onednn_isa
 from . import Catalogue, Finding
-from .reproducers import reproducer_script
+from .reproducers import language, reproducer_script
 
 __all__ = ["listing", "bug_report", "PACKAGES"]
 
@@ -23,6 +23,8 @@ PACKAGES = {"tensorflow": ("tensorflow", "tensorflow-cpu", "keras"), "keras": ("
             "onednn": ("tensorflow", "tensorflow-cpu", "torch"), "jax": ("jax", "jaxlib"),
             "onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"),
             "litert": ("ai-edge-litert", "tensorflow", "tensorflow-cpu")}
+#: Frameworks that are not Python distributions: what the bug report names instead.
+NON_PYTHON = {"tfjs": "@tensorflow/tfjs (npm; run the reproducer with node)"}
 
 
 def listing(findings: Sequence[Finding]) -> str:
@@ -55,7 +57,7 @@ def bug_report(finding: Finding, catalogue: Catalogue) -> str:
     doc = finding.doc
     versions = _installed(PACKAGES.get(finding.framework, ()))
     lines = [f"# {finding.title}", "",
-             f"**Environment**: {', '.join(f'{k} {v}' for k, v in versions.items()) or 'the framework is not installed here'}; "
+             f"**Environment**: {', '.join(f'{k} {v}' for k, v in versions.items()) or NON_PYTHON.get(finding.framework, 'the framework is not installed here')}; "
              f"{_machine()}. Measured on: {', '.join(f'{k} {v}' for k, v in finding.versions.items()) or 'see below'}.",
              "", f"**Expected vs actual**: {doc.get('what', finding.title)}", "",
              f"**When**: {doc.get('condition', '')}", "",
@@ -64,8 +66,10 @@ def bug_report(finding: Finding, catalogue: Catalogue) -> str:
         lines += [f"**Evidence**: {doc['evidence']}", ""]
     script = reproducer_script(finding)
     if script:
-        lines += ["**Minimal reproducer** (needs only the framework and NumPy; prints expected, actual, the error "
-                  "and the environment; exits 1 while the bug is present):", "", "```python", script.rstrip(), "```", ""]
+        needs = "the framework" if language(finding) == "javascript" else "the framework and NumPy"
+        lines += [f"**Minimal reproducer** (needs only {needs}; prints expected, actual, the error "
+                  "and the environment; exits 1 while the bug is present):", "", f"```{language(finding)}", script.rstrip(),
+                  "```", ""]
     else:
         lines += ["(No standalone reproducer is catalogued for this finding yet.)", ""]
     lines += [f"Condition as data (conv-conformance catalogue entry {finding.id}): "

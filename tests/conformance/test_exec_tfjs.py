@@ -1,13 +1,16 @@
 """TensorFlow.js through the exec protocol: the client works, and each finding of
 docs/findings/tfjs.md is pinned on a minimal layer.
 
-A pin asserts what Keras 3 does and is a strict xfail naming the TF.js behaviour that breaks it
-(TensorFlow.js 4.22.0 under Node 20, both backends deterministic on this machine): a TF.js
-release that fixes a finding turns its pin into a failure, to be moved to the fixed list. The
-tests need Node and `npm ci` in clients/tfjs; without them they are skipped, saying so.
+A pin asserts what Keras 3 does and is a strict xfail naming the catalogue entry (JS1..JS13 on
+both backends, JW1..JW4 on WebAssembly; conformance/findings/catalogue.json) whose condition and
+version range hold for the pinned case and the installed TF.js (measured on 4.22.0 under Node 20,
+both backends deterministic on this machine): a TF.js release that fixes a finding turns its pin
+into a failure. The tests need Node and `npm ci` in clients/tfjs; without them they are skipped,
+saying so.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 
 from conv_conformance import reference
+from conv_conformance.conformance import findings
 from conv_conformance.conformance.exec_protocol import ImplementationError
 from conv_conformance.oracle.tolerance import allowed_errors
 
@@ -121,94 +125,131 @@ def test_tfjs_declines_what_it_cannot_express(tfjs):
 
 # ---------------------------------------------------------------------- pinned findings (both backends)
 
-def _pin(reason: str, raises=AssertionError):
-    return pytest.mark.xfail(strict=True, raises=raises, reason=f"TF.js 4.22.0: {reason}")
+def _tfjs_version() -> str | None:
+    try:
+        return json.loads((CLIENT / "node_modules" / "@tensorflow" / "tfjs" / "package.json").read_text("utf-8"))["version"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
-@_pin("Conv1D channels_first returns its output in channels_last layout (tfjs-conv1d-channels-first)")
+def _pin(finding_id: str, config: dict, shape: tuple, raises=AssertionError, *, adapter: str = "tfjs",
+         kind: str = "valid"):
+    """A strict xfail where the catalogue entry's condition holds for this case and its version
+    range holds for the installed TF.js (the pin asserts Keras 3's behaviour)."""
+    finding = findings.load()[finding_id]
+    version = _tfjs_version()
+    in_range = version is not None and all(findings.version_in_range(version, spec) for spec in finding.versions.values())
+    applies = (in_range and adapter in finding.adapters
+               and findings.load().holds(finding_id, config, list(shape), "float32", {}, kind=kind, adapter=adapter))
+    return pytest.mark.xfail(applies, strict=True, raises=raises,
+                             reason=f"{finding_id} (TF.js {version}): {finding.title}")
+
+
+def _case(name: str, shape: tuple, **config):
+    return {"class_name": name, "config": config}, shape
+
+
+CONV1D_CF = _case("Conv1D", (1, 3, 6), filters=2, kernel_size=3, data_format="channels_first")
+CONV1D_CAUSAL = _case("Conv1D", (1, 5, 3), filters=2, kernel_size=2, padding="causal", use_bias=False)
+DILATED = _case("Conv2D", (1, 5, 5, 1), filters=2, kernel_size=2, dilation_rate=2)
+DEPTHWISE_DILATED = _case("DepthwiseConv2D", (1, 7, 7, 1), kernel_size=3, dilation_rate=2, padding="same")
+SEPARABLE_STRIDE_DILATION = _case("SeparableConv2D", (1, 9, 9, 1), filters=2, kernel_size=3, strides=2, dilation_rate=2)
+SEPARABLE_CF = _case("SeparableConv2D", (1, 1, 7, 7), filters=2, kernel_size=3, data_format="channels_first")
+TRANSPOSE_DILATED = _case("Conv2DTranspose", (1, 4, 4, 1), filters=2, kernel_size=3, dilation_rate=2)
+CONV3D_SAME = _case("Conv3D", (1, 4, 4, 4, 1), filters=1, kernel_size=1, strides=2, padding="same")
+CONV3D_TRANSPOSE = _case("Conv3DTranspose", (1, 2, 2, 2, 1), filters=1, kernel_size=1)
+HARD_SIGMOID = _case("Conv2D", (1, 3, 3, 1), filters=1, kernel_size=1, activation="hard_sigmoid")
+BILINEAR = _case("UpSampling2D", (1, 3, 3, 1), size=2, interpolation="bilinear")
+EMPTY_BATCH = _case("Conv3D", (0, 2, 2, 2, 2), filters=2, kernel_size=2)
+CHANNELS_MIDDLE = _case("Cropping2D", (1, 2, 4, 4), cropping=[[0, 0], [0, 0]], data_format="channels_middle")
+
+
+@_pin("JS1", *CONV1D_CF)
 def test_conv1d_channels_first(tfjs):
-    keras_forward(tfjs, _conv("Conv1D", filters=2, kernel_size=3, data_format="channels_first"), (1, 3, 6))
+    keras_forward(tfjs, *CONV1D_CF)
 
 
-@_pin("CAUSAL padding not implemented in conv1dWithBias (tfjs-conv1d-causal)", ImplementationError)
+@_pin("JS2", *CONV1D_CAUSAL, ImplementationError)
 def test_conv1d_causal(tfjs):
-    keras_forward(tfjs, _conv("Conv1D", filters=2, kernel_size=2, padding="causal", use_bias=False), (1, 5, 3))
+    keras_forward(tfjs, *CONV1D_CAUSAL)
 
 
-@_pin("no gradients for dilation_rate > 1 (tfjs-dilated-gradients)", ImplementationError)
+@_pin("JS3", *DILATED, ImplementationError)
 def test_dilated_gradients(tfjs):
-    keras_vjp(tfjs, _conv("Conv2D", filters=2, kernel_size=2, dilation_rate=2), (1, 5, 5, 1))
+    keras_vjp(tfjs, *DILATED)
 
 
-@_pin("DepthwiseConv2D ignores dilation_rate (tfjs-depthwise-dilation)")
+@_pin("JS4", *DEPTHWISE_DILATED)
 def test_depthwise_dilation(tfjs):
-    keras_forward(tfjs, _conv("DepthwiseConv2D", kernel_size=3, dilation_rate=2, padding="same"), (1, 7, 7, 1))
+    keras_forward(tfjs, *DEPTHWISE_DILATED)
 
 
-@_pin("SeparableConv2D refuses strides > 1 with dilation_rate > 1 (tfjs-separable-stride-dilation)",
-      ImplementationError)
+@_pin("JS5", *SEPARABLE_STRIDE_DILATION, ImplementationError)
 def test_separable_stride_and_dilation(tfjs):
-    keras_forward(tfjs, _conv("SeparableConv2D", filters=2, kernel_size=3, strides=2, dilation_rate=2), (1, 9, 9, 1))
+    keras_forward(tfjs, *SEPARABLE_STRIDE_DILATION)
 
 
-@_pin("SeparableConv2D channels_first adds its bias in channels_last layout (tfjs-separable-channels-first-bias)",
-      ImplementationError)
+@_pin("JS6", *SEPARABLE_CF, ImplementationError)
 def test_separable_channels_first_bias(tfjs):
-    keras_forward(tfjs, _conv("SeparableConv2D", filters=2, kernel_size=3, data_format="channels_first"), (1, 1, 7, 7))
+    keras_forward(tfjs, *SEPARABLE_CF)
 
 
-@_pin("Conv2DTranspose ignores dilation_rate (tfjs-transpose-dilation)")
+@_pin("JS7", *TRANSPOSE_DILATED)
 def test_transpose_dilation(tfjs):
-    keras_forward(tfjs, _conv("Conv2DTranspose", filters=2, kernel_size=3, dilation_rate=2), (1, 4, 4, 1))
+    keras_forward(tfjs, *TRANSPOSE_DILATED)
 
 
-@_pin("Conv3D 'same' padding is not clamped at 0 when a stride exceeds the kernel (tfjs-conv3d-same-negative-padding)")
+@_pin("JS8", *CONV3D_SAME)
 def test_conv3d_same_negative_padding(tfjs):
-    keras_forward(tfjs, _conv("Conv3D", filters=1, kernel_size=1, strides=2, padding="same"), (1, 4, 4, 4, 1))
+    keras_forward(tfjs, *CONV3D_SAME)
 
 
-@_pin("no gradient for Conv3DBackpropInputV2 (tfjs-conv3d-transpose-gradient)", ImplementationError)
+@_pin("JS9", *CONV3D_TRANSPOSE, ImplementationError)
 def test_conv3d_transpose_gradient(tfjs):
-    keras_vjp(tfjs, _conv("Conv3DTranspose", filters=1, kernel_size=1), (1, 2, 2, 2, 1))
+    keras_vjp(tfjs, *CONV3D_TRANSPOSE)
 
 
-@_pin("hard_sigmoid is Keras 2's 0.2 x + 0.5 (tfjs-hard-sigmoid)")
+@_pin("JS10", *HARD_SIGMOID)
 def test_hard_sigmoid(tfjs):
-    keras_forward(tfjs, _conv("Conv2D", filters=1, kernel_size=1, activation="hard_sigmoid"), (1, 3, 3, 1))
+    keras_forward(tfjs, *HARD_SIGMOID)
 
 
-@_pin("bilinear UpSampling2D does not sample at half-pixel centres (tfjs-bilinear)")
+@_pin("JS11", *BILINEAR)
 def test_bilinear(tfjs):
-    keras_forward(tfjs, _conv("UpSampling2D", size=2, interpolation="bilinear"), (1, 3, 3, 1))
+    keras_forward(tfjs, *BILINEAR)
 
 
-@_pin("the bias gradient of an empty batch cannot be reshaped (tfjs-empty-batch-gradients)", ImplementationError)
+@_pin("JS12", *EMPTY_BATCH, ImplementationError)
 def test_empty_batch_gradients(tfjs):
-    keras_vjp(tfjs, _conv("Conv3D", filters=2, kernel_size=2), (0, 2, 2, 2, 2))
+    keras_vjp(tfjs, *EMPTY_BATCH)
 
 
-@_pin("Cropping2D accepts data_format='channels_middle' (tfjs-accepts-invalid)")
+@_pin("JS13", *CHANNELS_MIDDLE, kind="invalid")
 def test_accepts_an_unknown_data_format(tfjs):
-    rejects(tfjs, _conv("Cropping2D", cropping=[[0, 0], [0, 0]], data_format="channels_middle"), (1, 2, 4, 4))
+    rejects(tfjs, *CHANNELS_MIDDLE)
 
 
 # ---------------------------------------------------------------------- pinned findings (WebAssembly only)
+
+WASM_EMPTY = _case("Conv2D", (0, 1, 3, 3), filters=2, kernel_size=1, data_format="channels_first")
+WASM_GRADIENTS = _case("Conv2D", (2, 7, 7, 3), filters=2, kernel_size=3, strides=2)
+WASM_CONV3D_TRANSPOSE = _case("Conv3DTranspose", (1, 1, 3, 3, 5), filters=2, kernel_size=2, data_format="channels_first")
+
 
 def test_wasm_computes_what_keras_computes(wasm):
     keras_forward(wasm, _conv("Conv2D", filters=3, kernel_size=3, strides=2, padding="same"), (2, 7, 6, 2))
 
 
-@_pin("WASM raises 'divide by zero' on an empty channels_first batch (tfjs-wasm-empty-batch)", ImplementationError)
+@_pin("JW1", *WASM_EMPTY, ImplementationError, adapter="tfjs-wasm")
 def test_wasm_empty_batch(wasm):
-    keras_forward(wasm, _conv("Conv2D", filters=2, kernel_size=1, data_format="channels_first"), (0, 1, 3, 3))
+    keras_forward(wasm, *WASM_EMPTY)
 
 
-@_pin("WASM has no Conv2DBackpropFilter kernel (tfjs-wasm-no-conv-gradients)", ImplementationError)
+@_pin("JW2", *WASM_GRADIENTS, ImplementationError, adapter="tfjs-wasm")
 def test_wasm_conv_gradients(wasm):
-    keras_vjp(wasm, _conv("Conv2D", filters=2, kernel_size=3, strides=2), (2, 7, 7, 3))
+    keras_vjp(wasm, *WASM_GRADIENTS)
 
 
-@_pin("WASM Conv3DTranspose computes wrong values (tfjs-wasm-conv3d-transpose)")
+@_pin("JW3", *WASM_CONV3D_TRANSPOSE, adapter="tfjs-wasm")
 def test_wasm_conv3d_transpose(wasm):
-    keras_forward(wasm, _conv("Conv3DTranspose", filters=2, kernel_size=2, data_format="channels_first"),
-                  (1, 1, 3, 3, 5))
+    keras_forward(wasm, *WASM_CONV3D_TRANSPOSE)

@@ -7,6 +7,7 @@ digit) and, or, one planted failure that no finding explains."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,116 @@ def test_findings_writes_the_checked_in_reproducer(capsys):
 def test_findings_usage_errors_exit_2(argv, needle, capsys):
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ findings first written as prose
+
+def test_every_tfjs_finding_of_its_page_is_catalogued():
+    page = (ROOT / "docs/findings/tfjs.md").read_text("utf-8")
+    rows = re.findall(r"^\| (tfjs-[a-z0-9-]+) \((J[SW]\d+)\) \|", page, flags=re.M)
+    assert len(rows) == 17
+    entries = [f for f in findings.load() if f.framework == "tfjs"]
+    for slug, fid in rows:
+        named = [f.id for f in entries if f"`{slug}`" in f.doc.get("evidence", "")]
+        assert named == [fid], f"{slug}: the page says {fid}, the catalogue {named}"
+
+
+def test_every_low_precision_miss_is_catalogued_as_a_quality_warning():
+    page = (ROOT / "docs/findings/low-precision.md").read_text("utf-8")
+    ids = re.findall(r"^\* \*\*(L[A-Z]\d) - ", page, flags=re.M)
+    assert ids == ["LT1", "LT2", "LK1", "LK2", "LK3", "LK4"]
+    for fid in ids:
+        assert findings.load()[fid].verdicts == ("quality_warning",), fid
+
+
+def test_every_finding_a_run_can_fail_or_warn_on_has_a_reproducer():
+    from conv_conformance.conformance.findings.reproducers import reproducer_script
+
+    # R12's misses are relative to the suite's error model of a convolution and its activation; its
+    # entry says why they were not reduced to a few lines of NumPy
+    missing = [f.id for f in findings.load()
+               if set(f.verdicts) & {"fail", "error", "nondeterministic", "quality_warning"} and not reproducer_script(f)]
+    assert missing == ["R12"] and "No standalone reproducer" in findings.load()["R12"].doc["evidence"]
+
+
+# ------------------------------------------------------------------ quality_warning, tightened conditions
+
+def _torch_matcher(dtype):
+    return findings.Matcher(findings.load(), {"name": "torch", "versions": {"torch": "2.13.0+cpu"}},
+                            {"torch": {"mkldnn": "True"}}, dtype)
+
+
+CONV3X3 = {"class_name": "Conv2D", "config": {"filters": 16, "kernel_size": 3}}
+
+
+def test_a_strict_class_miss_is_labelled_and_counted_apart_from_failures():
+    matcher = _torch_matcher("float16")
+    record = matcher.annotate(_record(CONV3X3, [2, 12, 12, 64], {"output": "pass", "gradient": "quality_warning"}))
+    assert record["findings"] == ["LT1", "LT2"] and "new" not in record
+    summary = matcher.summary()
+    assert summary["known"] == 0 and summary["new"] == 0
+    assert summary["quality_warning"] == {"known": 1, "by_finding": {"LT1": 1, "LT2": 1}, "unexplained": 0}
+    assert findings.summary_text(summary) == "1 quality_warning: 1 known [LT1 x1, LT2 x1], 0 not catalogued"
+
+
+def test_a_strict_class_miss_no_finding_explains_is_not_new():
+    matcher = _torch_matcher("float16")
+    one_by_one = {"class_name": "Conv2D", "config": {"filters": 16, "kernel_size": 1}}
+    record = matcher.annotate(_record(one_by_one, [1, 12, 12, 64], {"output": "quality_warning"}))
+    assert "findings" not in record and "new" not in record
+    assert matcher.summary()["quality_warning"]["unexplained"] == 1 and matcher.summary()["new"] == 0
+
+
+def test_a_quality_warning_finding_is_never_reported_fixed():
+    matcher = _torch_matcher("float16")
+    matcher.annotate(_record(CONV3X3, [2, 12, 12, 64], {"output": "pass", "gradient": "pass"}))
+    assert matcher.summary()["fixed"] == []
+    assert _torch_matcher("float32").annotate(
+        _record(CONV3X3, [2, 12, 12, 64], {"gradient": "quality_warning"})).get("findings") is None
+
+
+@pytest.mark.parametrize("shape, size, dtype, expected", [
+    ([1, 1, 2, 1], [1, 3], "float32", True),      # an axis of extent 2 upsampled 3x: off the coefficient table
+    ([1, 1, 2, 1], [1, 2], "float32", False),     # sizes that are powers of two stay within the float32 bound
+    ([1, 1, 2, 1], [1, 4], "float32", False),
+    ([1, 3, 1, 1], [1, 3], "float32", False),     # extent 1: every tap is the same pixel
+    ([1, 1, 1, 1], [1, 1], "float64", True),      # float64: the float32 table fails everywhere
+    ([0, 1, 1, 1], [2, 2], "float64", False),     # except an empty batch
+])
+def test_k11_condition_follows_the_measured_sizes(shape, size, dtype, expected):
+    spec = {"class_name": "UpSampling2D", "config": {"size": size, "interpolation": "bicubic"}}
+    assert findings.load().holds("K11", spec, shape, dtype) is expected
+
+
+@pytest.mark.parametrize("config, shape, dtype, expected", [
+    ({"kernel_size": 2}, [2, 3, 3, 2], "float64", True),
+    ({"kernel_size": 2, "data_format": "channels_first"}, [2, 2, 3, 3], "float64", False),  # contiguous NCHW
+    ({"kernel_size": 1}, [2, 3, 3, 2], "float64", False),                                   # a 1x1 kernel
+    ({"kernel_size": 2, "dilation_rate": 2}, [2, 3, 3, 2], "float64", False),
+    ({"kernel_size": 2}, [2, 3, 3, 2], "float32", False),                                   # float32: batch 1 only
+    ({"kernel_size": 2}, [1, 3, 3, 2], "float32", True),
+])
+def test_p5_condition_follows_the_measured_sweep(config, shape, dtype, expected):
+    spec = {"class_name": "Conv2D", "config": {"filters": 1, "use_bias": False, **config}}
+    assert findings.load().holds("P5", spec, shape, dtype) is expected
+
+
+def test_tfjs_conditions_tell_the_backends_and_invalid_cases_apart():
+    catalogue = findings.load()
+    cropping = {"class_name": "Cropping2D", "config": {"cropping": [[0, 0], [0, 0]], "data_format": "channels_middle"}}
+    assert catalogue.holds("JS13", cropping, [1, 2, 4, 4], "float32", kind="invalid", adapter="tfjs")
+    assert not catalogue.holds("JS13", cropping, [1, 2, 4, 4], "float32", kind="valid", adapter="tfjs")
+    matcher = findings.Matcher(catalogue, {"name": "tfjs", "versions": {"@tensorflow/tfjs": "4.22.0"}}, {}, "float32")
+    gradient_error = _record({"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3}}, [2, 7, 7, 3],
+                             {"output": "pass", "gradient": "error"})
+    assert matcher.annotate(gradient_error).get("new") is True  # JW2 is the WebAssembly backend's
+    wasm = findings.Matcher(catalogue, {"name": "tfjs-wasm", "versions": {"@tensorflow/tfjs": "4.22.0"}}, {}, "float32")
+    assert wasm.annotate(gradient_error)["findings"] == ["JW2"]
+
+
+def test_a_tfjs_bug_report_carries_its_node_reproducer(capsys):
+    assert main(["findings", "JS10", "--bug-report"]) == 0
+    text = capsys.readouterr().out
+    assert "```javascript" in text and 'require("@tensorflow/tfjs")' in text and "@tensorflow/tfjs (npm" in text
+    assert main(["findings", "JS10", "--reproducer"]) == 0
+    assert capsys.readouterr().out == (ROOT / "docs/findings/reproducers/JS10.js").read_text()

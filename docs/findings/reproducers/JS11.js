@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/* JS11: bilinear UpSampling2D does not sample at half-pixel centres.
+
+Cause: resizeBilinear is called with halfPixelCenters false
+Framework: tfjs; measured on @tensorflow/tfjs >=4.22 (backend cpu).
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only @tensorflow/tfjs (npm install, or NODE_PATH pointing at a node_modules that has it).
+Generated from the conv-conformance findings catalogue (entry JS11); regenerate, do not edit.
+*/
+"use strict";
+const tf = require("@tensorflow/tfjs");
+
+const BACKEND = "cpu";
+let RAISES = [];  // substrings of the messages the divergence raises; any other error means this script broke
+let EXPECT_RAISE = false;  // true: Keras raises here, and TF.js returning a result is the divergence
+
+const x = tf.tensor4d([0, 1], [1, 1, 2, 1]);
+const layer = tf.layers.upSampling2d({size: [1, 2], interpolation: "bilinear"});
+// half-pixel centres: output o samples (o + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25, clamped to [0, 1]
+const expected = {shape: [1, 1, 4, 1], data: [-0.25, 0.25, 0.75, 1.25].map((s) => Math.min(Math.max(s, 0), 1))};
+const ALLOWED = 1e-6;
+
+function actual() {
+  return layer.apply(x);
+}
+
+const REPEAT = 1;
+
+function show(values) {
+  const shown = Array.from(values).slice(0, 20).map((v) => Number(v).toPrecision(7));
+  return `[${shown.join(", ")}${values.length > 20 ? ", ..." : ""}]`;
+}
+
+async function main() {
+  if (BACKEND === "wasm") {
+    const path = require("path");
+    const wasm = require("@tensorflow/tfjs-backend-wasm");
+    wasm.setWasmPaths(path.join(path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), path.sep));
+  }
+  if (!(await tf.setBackend(BACKEND))) {
+    console.log(`the reproducer itself failed: backend ${BACKEND} did not initialize`);
+    return 2;
+  }
+  tf.enableProdMode();
+  console.log("environment:", JSON.stringify({"@tensorflow/tfjs": tf.version.tfjs, backend: tf.getBackend(),
+                                              node: process.version, platform: process.platform, arch: process.arch}));
+  console.log("expected:", EXPECT_RAISE ? "an error (Keras rejects this configuration)"
+                                        : `shape [${expected.shape}] ${show(expected.data)}`);
+  let present = false;
+  for (let call = 1; call <= REPEAT; call++) {
+    let got;
+    try {
+      got = await actual();
+    } catch (exc) {
+      const message = String((exc && exc.message) || exc).split("\n")[0].slice(0, 300);
+      console.log(`actual (call ${call}): raised ${(exc && exc.name) || "error"}: ${message}`);
+      if (EXPECT_RAISE) continue;
+      if (!RAISES.some((r) => message.includes(r))) {
+        console.log(`the reproducer itself failed: the divergence raises ${RAISES.join(" or ") || "nothing"}`);
+        return 2;
+      }
+      present = true;
+      continue;
+    }
+    const shape = Array.from(got.shape), data = Array.from(got.dataSync());
+    if (EXPECT_RAISE) {
+      console.log(`actual (call ${call}): a result of shape [${shape}] ${show(data)}`);
+      present = true;
+      continue;
+    }
+    if (shape.join(",") !== expected.shape.join(",")) {
+      console.log(`actual (call ${call}): shape [${shape}], expected shape [${expected.shape}]`);
+      present = true;
+      continue;
+    }
+    let error = 0;
+    data.forEach((v, i) => { const e = Math.abs(v - expected.data[i]); error = Number.isNaN(e) ? Infinity : Math.max(error, e); });
+    console.log(`actual (call ${call}): ${show(data)}`);
+    console.log(`error (call ${call}): ${error.toPrecision(3)} (allowed ${ALLOWED.toPrecision(3)})`);
+    present = present || !(error <= ALLOWED);
+  }
+  console.log(present ? "divergence present" : "divergence not reproduced: fixed, or not this environment");
+  return present ? 1 : 0;
+}
+
+main().then((status) => process.exit(status),
+            (exc) => { console.log(`the reproducer itself failed: ${(exc && exc.stack) || exc}`); process.exit(2); });

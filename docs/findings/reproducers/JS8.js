@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/* JS8: Conv3D 'same' padding is not clamped at 0 when a stride exceeds the kernel.
+
+Cause: the 3-D 'same' padding is computed as a negative number and used as an offset
+Framework: tfjs; measured on @tensorflow/tfjs >=4.22 (backend cpu).
+Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
+Needs only @tensorflow/tfjs (npm install, or NODE_PATH pointing at a node_modules that has it).
+Generated from the conv-conformance findings catalogue (entry JS8); regenerate, do not edit.
+*/
+"use strict";
+const tf = require("@tensorflow/tfjs");
+
+const BACKEND = "cpu";
+let RAISES = [];  // substrings of the messages the divergence raises; any other error means this script broke
+let EXPECT_RAISE = false;  // true: Keras raises here, and TF.js returning a result is the divergence
+
+const x = tf.tensor5d(Array.from({length: 64}, (_, i) => i), [1, 4, 4, 4, 1]);
+const layer = tf.layers.conv3d({filters: 1, kernelSize: 1, strides: 2, padding: "same", useBias: false,
+                                kernelInitializer: "ones"});
+// 'same' with kernel 1, stride 2 on length 4: total padding (2-1)*2 + 1 - 4 < 0, so none: samples 0 and 2 per axis
+const data = [];
+for (const d of [0, 2]) for (const h of [0, 2]) for (const w of [0, 2]) data.push(d * 16 + h * 4 + w);
+const expected = {shape: [1, 2, 2, 2, 1], data};
+const ALLOWED = 1e-5;
+
+function actual() {
+  return layer.apply(x);
+}
+
+const REPEAT = 1;
+
+function show(values) {
+  const shown = Array.from(values).slice(0, 20).map((v) => Number(v).toPrecision(7));
+  return `[${shown.join(", ")}${values.length > 20 ? ", ..." : ""}]`;
+}
+
+async function main() {
+  if (BACKEND === "wasm") {
+    const path = require("path");
+    const wasm = require("@tensorflow/tfjs-backend-wasm");
+    wasm.setWasmPaths(path.join(path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), path.sep));
+  }
+  if (!(await tf.setBackend(BACKEND))) {
+    console.log(`the reproducer itself failed: backend ${BACKEND} did not initialize`);
+    return 2;
+  }
+  tf.enableProdMode();
+  console.log("environment:", JSON.stringify({"@tensorflow/tfjs": tf.version.tfjs, backend: tf.getBackend(),
+                                              node: process.version, platform: process.platform, arch: process.arch}));
+  console.log("expected:", EXPECT_RAISE ? "an error (Keras rejects this configuration)"
+                                        : `shape [${expected.shape}] ${show(expected.data)}`);
+  let present = false;
+  for (let call = 1; call <= REPEAT; call++) {
+    let got;
+    try {
+      got = await actual();
+    } catch (exc) {
+      const message = String((exc && exc.message) || exc).split("\n")[0].slice(0, 300);
+      console.log(`actual (call ${call}): raised ${(exc && exc.name) || "error"}: ${message}`);
+      if (EXPECT_RAISE) continue;
+      if (!RAISES.some((r) => message.includes(r))) {
+        console.log(`the reproducer itself failed: the divergence raises ${RAISES.join(" or ") || "nothing"}`);
+        return 2;
+      }
+      present = true;
+      continue;
+    }
+    const shape = Array.from(got.shape), data = Array.from(got.dataSync());
+    if (EXPECT_RAISE) {
+      console.log(`actual (call ${call}): a result of shape [${shape}] ${show(data)}`);
+      present = true;
+      continue;
+    }
+    if (shape.join(",") !== expected.shape.join(",")) {
+      console.log(`actual (call ${call}): shape [${shape}], expected shape [${expected.shape}]`);
+      present = true;
+      continue;
+    }
+    let error = 0;
+    data.forEach((v, i) => { const e = Math.abs(v - expected.data[i]); error = Number.isNaN(e) ? Infinity : Math.max(error, e); });
+    console.log(`actual (call ${call}): ${show(data)}`);
+    console.log(`error (call ${call}): ${error.toPrecision(3)} (allowed ${ALLOWED.toPrecision(3)})`);
+    present = present || !(error <= ALLOWED);
+  }
+  console.log(present ? "divergence present" : "divergence not reproduced: fixed, or not this environment");
+  return present ? 1 : 0;
+}
+
+main().then((status) => process.exit(status),
+            (exc) => { console.log(`the reproducer itself failed: ${(exc && exc.stack) || exc}`); process.exit(2); });
