@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Iterable, Mapping, Sequence
@@ -52,8 +53,9 @@ __all__ = ["Finding", "Catalogue", "CatalogueError", "Matcher", "load", "facts",
 #: failing: such a case is labelled with the finding but never counted as known or new; ``note``:
 #: no verdict, documented behaviour only).
 EXPECTED_VERDICTS = ("fail", "error", "nondeterministic", "unsupported", "quality_warning", "note")
-#: ``open``, or ``fixed in <package> <version>``.
-STATUSES = ("open", "fixed in")
+#: ``open``, ``fixed in <package> <version>``, or ``withdrawn: <why>`` (the behaviour is within
+#: what the contract allows after all: the entry stays as a record and never labels a case).
+STATUSES = ("open", "fixed in", "withdrawn")
 #: Where each finding is written up (the anchor is the lower-case id).
 DOC_PAGE = "https://github.com/conv-conformance/conv-conformance/blob/main/docs/divergences.md"
 
@@ -124,6 +126,10 @@ class Finding:
     @property
     def open(self) -> bool:
         return self.status == "open"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status.startswith("withdrawn")
 
     @property
     def link(self) -> str:
@@ -206,9 +212,10 @@ def _check(entry: Any, n: int, definitions: Mapping[str, Any]) -> Finding:
     if bad or not entry["verdicts"]:
         raise CatalogueError(f"{where}: `verdicts` must be a non-empty list among {', '.join(EXPECTED_VERDICTS)}. "
                              f"Received: {entry['verdicts']}")
-    if not (entry["status"] == "open" or str(entry["status"]).startswith("fixed in ")):
-        raise CatalogueError(f"{where}: `status` must be 'open' or 'fixed in <package> <version>'. "
-                             f"Received: {entry['status']!r}")
+    status = str(entry["status"])
+    if not (status == "open" or status.startswith("fixed in ") or re.fullmatch(r"withdrawn: \S.*", status)):
+        raise CatalogueError(f"{where}: `status` must be 'open', 'fixed in <package> <version>' or "
+                             f"'withdrawn: <why>'. Received: {entry['status']!r}")
     if entry["condition"] is not None:
         _check_condition(entry["condition"], where, definitions)
     return Finding(entry["id"], entry["section"], entry["title"], entry["framework"], tuple(entry["adapters"]),
@@ -426,7 +433,8 @@ class Matcher:
         self.dtype = dtype
         versions = self.adapter.get("versions") or {}
         self.versions = versions
-        self.active = [f for f in catalogue if f.condition is not None and self.adapter.get("name") in f.adapters
+        self.active = [f for f in catalogue if f.condition is not None and not f.withdrawn
+                       and self.adapter.get("name") in f.adapters
                        and all(_version_ok(versions.get(p), s) for p, s in f.versions.items())]
         self.known: dict[str, int] = {}
         self.known_cases = 0

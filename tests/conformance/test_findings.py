@@ -52,7 +52,8 @@ def test_every_finding_that_a_run_can_show_has_a_condition():
     ({"condition": {"colour": "red"}}, "unknown field 'colour'"),
     ({"condition": {"ref": "nowhere"}}, "`ref` names no definition"),
     ({"condition": {"batch": {"about": 0}}}, "operators must be among"),
-    ({"status": "closed"}, "`status` must be 'open' or 'fixed in"),
+    ({"status": "closed"}, "`status` must be 'open', 'fixed in <package> <version>' or 'withdrawn: <why>'"),
+    ({"status": "withdrawn"}, "'withdrawn: <why>'"),
     ({"colour": "red"}, "unknown keys ['colour']"),
 ])
 def test_a_malformed_entry_is_named_with_its_field(entry, needle):
@@ -151,6 +152,16 @@ def test_another_adapter_or_version_does_not_match():
     assert other.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"output": "error"})).get("new") is True
     torch = _matcher(name="torch")
     assert torch.annotate(_record(CONV2D_CF, [1, 2, 5, 5], {"output": "error"})).get("new") is True
+
+
+def test_a_withdrawn_finding_never_labels_a_case():
+    # R13's behaviour is within the contract's mish allowance: a mish failure of openvino is new
+    assert findings.load()["R13"].withdrawn
+    mish = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "mish"}}
+    matcher = findings.Matcher(findings.load(), {"name": "openvino", "versions": {"openvino": "2026.4.1"}}, {},
+                               "float32")
+    record = matcher.annotate(_record(mish, [1, 3, 1], {"shape": "pass", "output": "fail"}))
+    assert record.get("new") is True and "findings" not in record
 
 
 def test_a_covered_case_that_passes_reports_the_finding_as_fixed():
