@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "Known findings never make the run CONFORMANT")
     run.add_argument("--resume", default=None, metavar="DIR",
                      help="finish a killed or interrupted run in DIR: only the cases it has no record "
-                          "of are scored, with the options it was started with (DIR/run.json)")
+                          "of are scored, with the options it was started with (DIR/run.json; another value "
+                          "given with --resume is refused)")
     run.add_argument("--cases", default=None, metavar="DIR",
                      help="score the cases of an exported corpus (`conv-conformance export`, or a third "
                           "party's in that layout) instead of --profile; its dtype is the run's. Everything "
@@ -520,6 +521,21 @@ def _resumed(args: argparse.Namespace) -> dict:
         previous = load_run(args.resume)
     except ResumeError as exc:
         raise UsageError(str(exc)) from exc
+
+    def same(key: str, given: Any, stored: Any) -> bool:  # an adapter by its name or by its target
+        return given == stored or (key == "adapter" and isinstance(given, str) and isinstance(stored, str)
+                                   and resolve(given) == resolve(stored))
+
+    # An option given with --resume that differs from the run's would silently not apply. (One given
+    # at its default value cannot be told from one not given, and is left to the run's.)
+    defaults = vars(build_parser().parse_args(["run"]))
+    changed = [k for k in _RUN_OPTIONS if k in previous["options"] and getattr(args, k, None) != defaults.get(k)
+               and not same(k, getattr(args, k, None), previous["options"][k])]
+    if changed:
+        stored = ", ".join(f"--{k.replace('_', '-')} {previous['options'][k]}" for k in changed)
+        raise UsageError(f"Argument `--resume`: {args.resume} was started with {stored} (its run.json), and "
+                         f"--resume finishes a run with the options it was started with. To change them, start "
+                         f"a new run (--out) instead")
     for key, value in previous["options"].items():
         if key in _RUN_OPTIONS:
             setattr(args, key, value)
@@ -565,6 +581,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     print(f"exported the {args.profile} case set ({args.dtype}) to {args.directory}"
           + (f": {written}" if written else ""))
+    print(json.loads(Path(written).read_text("utf-8"))["storage"])  # which dtype each file is in
     return 0
 
 

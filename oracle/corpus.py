@@ -9,7 +9,10 @@ the file and the rule:
   Keras rejects, weights of the wrong names;
 * case ids or file names that leave the directory (``..``, absolute paths, separators, links);
 * ``.npy`` files that are pickled (object arrays: ``allow_pickle=False``), truncated,
-  corrupt, not float64, or whose shape disagrees with the case;
+  corrupt, of another dtype than the format gives them (format 2: inputs, weights and
+  output_grad in ``oracle.export.storage_dtype`` of the index's dtype, bfloat16 values only in a
+  bfloat16 set; everything else, and everything in format 1, float64), or whose shape
+  disagrees with the case;
 * absurd sizes: every array's header is read first and the total element count is checked
   against ``max_elements`` (default :data:`MAX_ELEMENTS`, raisable) before anything is
   allocated.
@@ -35,10 +38,11 @@ from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
 from conv_conformance.reference.shapes import layer_of
 
-from conv_conformance.vocabulary import DEFAULT_TOLERANCE
+from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES
 
 from .case import Case
-from .materialize import Materialized, materialize, materialize_arrays
+from .export import GIVEN, storage_dtype
+from .materialize import Materialized, materialize, materialize_arrays, round_to
 
 __all__ = ["CorpusError", "MAX_ELEMENTS", "read", "Provenance", "rederive"]
 
@@ -65,9 +69,29 @@ def _index(directory: Path) -> dict:
         index = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise CorpusError(f"{path} is not valid JSON (cut short or corrupt?): {exc}") from None
-    if not isinstance(index, dict) or index.get("format_version") != 1 or not isinstance(index.get("cases"), list):
-        raise CorpusError(f"{path} is not an index of format_version 1 with a list of cases")
+    if not isinstance(index, dict) or index.get("format_version") not in (1, 2) \
+            or not isinstance(index.get("cases"), list):
+        raise CorpusError(f"{path} is not an index of format_version 1 or 2 with a list of cases")
     return index
+
+
+def _given_dtype(index: dict) -> tuple[np.dtype, str | None]:
+    """The dtype of the inputs, weights and output_grad files, and the dtype their values must be
+    exact in when the file's own dtype does not say it (bfloat16 stored as float32)."""
+    if index["format_version"] == 1:  # every array float64
+        return np.dtype(np.float64), None
+    dtype = index.get("dtype")
+    if dtype not in DTYPES:
+        raise CorpusError(f"index.json: dtype must be one of {', '.join(DTYPES)}; received {dtype!r}")
+    storage = storage_dtype(dtype)
+    if index.get("storage_dtype") != storage:
+        raise CorpusError(f"index.json: storage_dtype must be {storage!r} for a {dtype} case set (format 2); "
+                          f"received {index.get('storage_dtype')!r}")
+    return np.dtype(storage), (dtype if dtype != storage else None)
+
+
+def _exact_in(array: np.ndarray, dtype: str) -> bool:
+    return bool(np.array_equal(round_to(array, dtype), array))
 
 
 def _file(directory: Path, case_id: str, name: str, rel: Any) -> Path:
@@ -118,6 +142,7 @@ def read(directory: str | Path, *, max_elements: int = MAX_ELEMENTS) -> list[tup
     """The cases of an exported directory with their arrays; CorpusError on anything unsafe."""
     directory = Path(directory)
     index = _index(directory)
+    given, exact_in = _given_dtype(index)
     out = []
     for n, entry in enumerate(index["cases"]):
         if not isinstance(entry, dict):
@@ -149,8 +174,10 @@ def read(directory: str | Path, *, max_elements: int = MAX_ELEMENTS) -> list[tup
             raise CorpusError(f"case {case_id}: its arrays hold {total} elements, more than max_elements="
                               f"{max_elements} (raise the limit to read it)")
         for name, (shape, dtype, _) in headers.items():
-            if dtype != np.float64:
-                raise CorpusError(f"case {case_id}: {paths[name]} is {dtype}; the format stores float64")
+            want = given if name.split(".", 1)[0] in GIVEN else np.dtype(np.float64)
+            if dtype != want:
+                raise CorpusError(f"case {case_id}: {paths[name]} is {dtype}; format {index['format_version']} "
+                                  f"stores {name} as {want}")
         if case.kind == "valid":
             need = {"inputs": tuple(case.input_shape), "expected_output": tuple(out_shape),
                     "allowed_output": tuple(out_shape)} | {f"weights.{k}": tuple(v) for k, v in want_w.items()}
@@ -163,7 +190,11 @@ def read(directory: str | Path, *, max_elements: int = MAX_ELEMENTS) -> list[tup
             unknown = [k for k in headers if k.startswith("weights.") and k not in need]
             if unknown:
                 raise CorpusError(f"case {case_id}: weights {unknown} are not weights of {case.layer}")
-        arrays = {name: _load(paths[name], headers[name][0]) for name in paths}
+        arrays = {name: _load(paths[name], headers[name][0]).astype(np.float64) for name in paths}
+        for name in paths:
+            if exact_in and name.split(".", 1)[0] in GIVEN and not _exact_in(arrays[name], exact_in):
+                raise CorpusError(f"case {case_id}: {paths[name]} holds values that are not {exact_in} "
+                                  f"(a {exact_in} case set stores only {exact_in} values)")
         weights = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("weights.")}
         grads = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("expected_gradient.")}
         allowed = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("allowed_gradient.")}

@@ -110,3 +110,21 @@ def test_the_pytest_plugin_drives_it(client, pytester, monkeypatch):
     assert outcomes.get("failed", 0) == 0 and outcomes["passed"] > 0
     assert report["adapter"]["name"] == "conv-client-c" and report["summary"]["cases"] > 0
     assert not [c for c in report["cases"] if set(c["verdicts"].values()) - {"pass", "unsupported"}]
+
+
+def test_the_command_line_certifies_verifies_and_audits_it_by_a_relative_command(client, tmp_path, monkeypatch,
+                                                                                    capsys):
+    """`certify`, `verify` and `verify --rerun` as a user types them, with `exec:./conv_client`
+    resolved against the working directory, as the README shows."""
+    from conv_conformance.cli import main
+
+    shutil.copy(client, tmp_path / "conv_client")
+    monkeypatch.chdir(tmp_path)
+    adapter = "exec:./conv_client"
+    assert main(["certify", "--adapter", adapter, "--profile", "smoke", "--out", "bundle"]) == 0
+    assert "is CONFORMANT" in capsys.readouterr().out
+    assert main(["verify", "bundle"]) == 0
+    assert "VERIFIED: the bundle is authentic and records CONFORMANT" in capsys.readouterr().out
+    assert main(["verify", "bundle", "--rerun", "3", "--adapter", adapter]) == 0
+    out = capsys.readouterr().out
+    assert "[ok] audit: 3 case(s) re-executed with exec:./conv_client" in out, out
