@@ -3,8 +3,9 @@
 
     python scripts/findings_docs.py           # (re)write the page and docs/findings/reproducers/*.py
     python scripts/findings_docs.py --check   # exit 1, naming the files, when a checked-in one differs
-    python scripts/findings_docs.py --results # also docs/findings/known-in-results.md, from the stored
-                                              # docs/results/**/report.json (no run; about a minute)
+    python scripts/findings_docs.py --results # also docs/findings/known-in-results.md, and each stored
+                                              # docs/results/**/report.json labelled known/new as a run
+                                              # labels it now (verdicts untouched; no run; about a minute)
 
 The catalogue (conformance/findings/catalogue.json) is the one source: the page's tables are its
 entries (the prose around them is scripts/templates/divergences.md.j2), and each reproducer is
@@ -83,8 +84,26 @@ def reproducer_files(catalogue: findings.Catalogue | None = None) -> dict[Path, 
 
 
 def expected_files(results: bool = False) -> dict[Path, str]:
-    """Every file this script writes, with its content (``results``: also the published runs' page)."""
-    return {PAGE: render_page(), **reproducer_files(), **({RESULTS_PAGE: results_page()} if results else {})}
+    """Every file this script writes, with its content (``results``: also the published runs' page
+    and their reports, annotated)."""
+    return {PAGE: render_page(), **reproducer_files(),
+            **({RESULTS_PAGE: results_page(), **annotated_reports()} if results else {})}
+
+
+def report_text(report: dict) -> str:
+    """A report.json as conformance.report writes it: the head indented, one line per case."""
+    head = {k: v for k, v in report.items() if k != "cases"}
+    text = json.dumps(head, indent=1, allow_nan=False)
+    lines = [json.dumps(case, allow_nan=False) for case in report["cases"]]
+    return text[:-2] + ',\n "cases": [' + ",".join("\n  " + line for line in lines) + "\n ]\n}\n"
+
+
+def annotated_reports(catalogue: findings.Catalogue | None = None) -> dict[Path, str]:
+    """Every published report.json with its failing cases labelled known or new and its
+    ``summary.findings`` recomputed from the catalogue (nothing else changes)."""
+    catalogue = catalogue or findings.load()
+    return {path: report_text(findings.annotate_report(json.loads(path.read_text("utf-8")), catalogue))
+            for path in sorted(RESULTS.rglob("report.json"))}
 
 
 def _kernels(report: dict) -> str:

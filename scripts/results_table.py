@@ -132,6 +132,14 @@ def _rejects(report: dict) -> str:
     return f"{passed}/{len(invalid)}"
 
 
+def _known(report: dict) -> str:
+    """Failing cases the catalogue of findings explains, and those it does not ("new")."""
+    found = report["summary"].get("findings")
+    if not found or not (found["known"] or found["new"]):
+        return "-"
+    return f"{found['known']} known, {found['new']} new"
+
+
 def _yes(report: dict) -> str:
     if report.get("interrupted"):  # a verdict on part of the corpus is no verdict
         return f"interrupted after {len(report['cases'])} cases"
@@ -191,18 +199,19 @@ def readme(root: Path) -> str:
         out += [f"## Standard profile, {dtype}", "", _corpora(group) + ". Cases per verdict, all layers;",
                 f"per layer: [scoreboard-{dtype}](scoreboard-{dtype}/scoreboard.md)."
                 if (root / f"scoreboard-{dtype}" / "scoreboard.md").exists() else "per layer: see each report.", ""]
-        out += _table(["adapter", "kernels", "verdicts", "coverage", "layer levels", "conformant", "minutes", "report"],
-                      [[f"`{r['adapter']['name']}`", _kernels(r), _counts(r), _coverage(r), _levels(r), _yes(r),
-                        _minutes(r), _link(p, root)] for p, r in group])
+        out += _table(["adapter", "kernels", "verdicts", "failing: known, new", "coverage", "layer levels", "conformant",
+                       "minutes", "report"],
+                      [[f"`{r['adapter']['name']}`", _kernels(r), _counts(r), _known(r), _coverage(r), _levels(r),
+                        _yes(r), _minutes(r), _link(p, root)] for p, r in group])
         out.append("")
     if runtimes:
         out += ["## Deployment runtimes, standard profile", "", _corpora(runtimes) + ". The output and gradient",
                 "categories; these adapters implement no training-time method, so those categories are",
                 "`unsupported`.", ""]
-        out += _table(["adapter", "dtype", "output", "gradient", "rejects what Keras rejects", "conformant", "minutes",
-                       "report"],
+        out += _table(["adapter", "dtype", "output", "gradient", "rejects what Keras rejects", "failing: known, new",
+                       "conformant", "minutes", "report"],
                       [[f"`{r['adapter']['name']}`", r["dtype"], _category(r, "output"), _category(r, "gradient"),
-                        _rejects(r), _yes(r), _minutes(r), _link(p, root)] for p, r in runtimes])
+                        _rejects(r), _known(r), _yes(r), _minutes(r), _link(p, root)] for p, r in runtimes])
         out.append("")
     if networks:
         out += ["## Networks profile", "", _corpora(networks) + " ([networks.md](../networks.md)). Worst error",
