@@ -1,8 +1,9 @@
 """The `keras` adapter: tf.keras of TensorFlow 2.21 (Keras 3, TensorFlow backend).
 
-A thin wrapper over :mod:`oracle.tf_layers`: the layer is rebuilt from the
-spec by Keras itself, so whatever Keras computes or raises is what the
-conformance run scores.
+A thin wrapper over :mod:`oracle.tf_layers` and :mod:`oracle.tf_training`: the
+layer is rebuilt from the spec by Keras itself, so whatever Keras computes or
+raises is what the conformance run scores. :mod:`.keras_calls` lets one layer
+call serve a case's forward, VJP and penalties.
 """
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import numpy as np
 
 from conv_conformance.conformance.levels import DTYPES, declare
 from conv_conformance.oracle import tf_layers
-from conv_conformance.oracle import tf_training
 
+from . import keras_calls
 from ._geometry import plain_float
 
 __all__ = ["KerasAdapter"]
@@ -35,28 +36,30 @@ class KerasAdapter:
 
     def forward(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
         """The layer's output, computed by Keras in the inputs' dtype."""
-        return plain_float(tf_layers.forward(spec, inputs, weights, flavour=self.flavour))
+        return plain_float(keras_calls.forward(spec, inputs, weights, flavour=self.flavour))
 
     def vjp(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray],
             output_grad: np.ndarray) -> dict[str, np.ndarray]:
         """Gradient of sum(output * output_grad) w.r.t. the inputs and every weight (tf.GradientTape)."""
-        return {k: plain_float(v) for k, v in tf_layers.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}
+        return {k: plain_float(v) for k, v in
+                keras_calls.vjp(spec, inputs, weights, output_grad, flavour=self.flavour).items()}
 
-    # training-time arguments, through Keras itself: conv_conformance.oracle.tf_training
+    # training-time arguments, through Keras itself: conv_conformance.oracle.tf_training, by way of
+    # keras_calls (one layer call for the penalties and the forward, one build per spec and shape)
     def initialize(self, spec: dict, input_shape: tuple, seed: int) -> dict[str, np.ndarray]:
         """The weights Keras builds the layer with (float32), every initializer seeded with `seed`."""
-        return tf_training.initialize(spec, input_shape, seed, flavour=self.flavour)
+        return keras_calls.initialize(spec, input_shape, seed, flavour=self.flavour)
 
     def regularization(self, spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> dict[str, float]:
         """layer.losses after one call, by weight name and "activity"."""
-        return tf_training.regularization(spec, inputs, weights, flavour=self.flavour)
+        return keras_calls.regularization(spec, inputs, weights, flavour=self.flavour)
 
     def regularization_vjp(self, spec: dict, inputs: np.ndarray,
                            weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Gradient of sum(layer.losses) by the inputs and every weight (tf.GradientTape)."""
         return {k: plain_float(v) for k, v in
-                tf_training.regularization_vjp(spec, inputs, weights, flavour=self.flavour).items()}
+                keras_calls.regularization_vjp(spec, inputs, weights, flavour=self.flavour).items()}
 
     def constrain(self, spec: dict, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each weight through the layer's own constraint object, as an optimizer step applies it."""
-        return {k: plain_float(v) for k, v in tf_training.constrain(spec, weights, flavour=self.flavour).items()}
+        return {k: plain_float(v) for k, v in keras_calls.constrain(spec, weights, flavour=self.flavour).items()}

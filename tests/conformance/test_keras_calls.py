@@ -1,0 +1,127 @@
+"""The `keras` adapter's shared layer call and reused layers give what separate Keras calls give.
+
+conformance.adapters.keras_calls serves the penalties and their gradient from the forward's
+layer call, draws initial weights from a layer already built, and constrains weights on it; each
+result is checked here against oracle.tf_training, which calls or builds Keras anew every time.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from conv_conformance import reference  # noqa: E402
+from conv_conformance.conformance.adapters import keras_calls  # noqa: E402
+from conv_conformance.oracle import tf_training  # noqa: E402
+
+pytestmark = pytest.mark.tensorflow
+
+_REGULARIZED = {"kernel_regularizer": {"class_name": "L1L2", "config": {"l1": 0.01, "l2": 0.02}},
+                "bias_regularizer": {"class_name": "L2", "config": {"l2": 0.03}},
+                "activity_regularizer": {"class_name": "L1", "config": {"l1": 0.05}},
+                "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 0.5, "axis": [0, 1, 2]}},
+                "bias_constraint": {"class_name": "NonNeg", "config": {}}}
+CASES = [
+    ("Conv2D", {"filters": 4, "kernel_size": [3, 3], **_REGULARIZED}, (2, 6, 6, 3)),
+    # grouped: Keras compiles it with XLA on every call
+    ("Conv2D", {"filters": 4, "kernel_size": [2, 2], "groups": 2, **_REGULARIZED}, (2, 5, 5, 4)),
+    ("Conv1DTranspose", {"filters": 3, "kernel_size": [3], "strides": [2], **_REGULARIZED}, (2, 5, 2)),
+]
+
+
+def _arrays(cls: str, config: dict, shape: tuple, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
+    spec = {"class_name": cls, "config": config}
+    rng = np.random.default_rng(seed)
+    weights = {k: rng.standard_normal(s).astype(np.float32)
+               for k, s in reference.weight_shapes(spec, shape).items()}
+    return spec, rng.standard_normal(shape).astype(np.float32), weights
+
+
+FLAVOURS = [pytest.param("keras3", id="keras3"), pytest.param("keras2", marks=pytest.mark.tf_keras, id="keras2")]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("cls,config,shape", CASES)
+def test_penalties_from_the_forward_call_match_a_call_of_their_own(cls, config, shape, flavour, monkeypatch):
+    if flavour == "keras2":
+        pytest.importorskip("tf_keras")
+    spec, x, w = _arrays(cls, config, shape)
+    expected = tf_training.regularization(spec, x, w, flavour=flavour)
+    expected_g = tf_training.regularization_vjp(spec, x, w, flavour=flavour)
+    keras_calls.forward(spec, x, w, flavour=flavour)
+    calls = []
+    for name in ("regularization", "regularization_vjp"):  # a separate call would show here
+        monkeypatch.setattr(tf_training, name, lambda *a, _n=name, **k: calls.append(_n))
+    got = keras_calls.regularization(spec, x, w, flavour=flavour)
+    got_g = keras_calls.regularization_vjp(spec, x, w, flavour=flavour)
+    assert calls == []
+    assert sorted(got) == sorted(expected) == ["activity", "bias", "kernel"]
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-6)
+    assert sorted(got_g) == sorted(expected_g)
+    for key in expected_g:
+        assert np.any(expected_g[key] != 0)
+        np.testing.assert_allclose(got_g[key], expected_g[key], rtol=1e-5, atol=1e-7)
+
+
+def test_other_arguments_or_a_second_request_make_a_call_of_their_own(monkeypatch):
+    cls, config, shape = CASES[0]
+    spec, x, w = _arrays(cls, config, shape)
+    keras_calls.forward(spec, x, w, flavour="keras3")
+    calls = []
+    monkeypatch.setattr(tf_training, "regularization", lambda *a, **k: calls.append(a) or {})
+    other = {**w, "bias": w["bias"] + 1}
+    keras_calls.regularization(spec, x, other, flavour="keras3")
+    assert len(calls) == 1  # other weights: not the forward's call
+    keras_calls.regularization(spec, x, w, flavour="keras3")
+    assert len(calls) == 1  # the forward's call, once
+    keras_calls.regularization(spec, x, w, flavour="keras3")
+    assert len(calls) == 2
+
+
+_INITIALIZERS = [{"class_name": "GlorotUniform", "config": {"seed": 3}},
+                 {"class_name": "HeNormal", "config": {"seed": 3}},
+                 {"class_name": "TruncatedNormal", "config": {"mean": 0.1, "stddev": 0.2, "seed": 3}},
+                 {"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_avg",
+                                                             "distribution": "uniform", "seed": 3}},
+                 {"class_name": "Orthogonal", "config": {"gain": 1.5, "seed": 3}},
+                 {"class_name": "Constant", "config": {"value": 0.25}}]
+_LAYOUTS = [("Conv2D", {"filters": 4, "kernel_size": [3, 2], "groups": 2}, (2, 6, 6, 4), "kernel"),
+            ("DepthwiseConv2D", {"kernel_size": [2, 2], "depth_multiplier": 2}, (2, 5, 5, 3), "kernel"),
+            ("SeparableConv1D", {"filters": 5, "kernel_size": [3]}, (2, 7, 3), "pointwise_kernel"),
+            ("Conv3DTranspose", {"filters": 2, "kernel_size": [2, 2, 2]}, (1, 3, 3, 3, 3), "kernel")]
+
+
+@pytest.mark.parametrize("init", _INITIALIZERS, ids=lambda i: i["class_name"])
+@pytest.mark.parametrize("cls,config,shape,weight", _LAYOUTS, ids=lambda v: v if isinstance(v, str) else "")
+def test_draws_from_a_built_layer_equal_a_new_build(cls, config, shape, weight, init):
+    prefix = reference.weight_arguments({"class_name": cls, "config": config})[weight]["initializer"]
+    spec = {"class_name": cls, "config": {**config, prefix: init,
+                                          "bias_initializer": {"class_name": "RandomUniform", "config": {"seed": 5}}}}
+    _, x, w = _arrays(cls, spec["config"], shape)
+    keras_calls.forward(spec, x, w, flavour="keras3")  # the layer the draws reuse
+    assert keras_calls._built_for(spec, shape, "float32") is not None
+    for seed in (11, 12):
+        built = tf_training.initialize(spec, shape, seed, flavour="keras3")
+        drawn = keras_calls.initialize(spec, shape, seed, flavour="keras3")
+        assert sorted(drawn) == sorted(built)
+        for name in built:
+            assert drawn[name].dtype == built[name].dtype and drawn[name].shape == built[name].shape
+            np.testing.assert_array_equal(drawn[name], built[name], err_msg=f"{name}, seed {seed}")
+    assert not np.array_equal(keras_calls.initialize(spec, shape, 11, flavour="keras3")["bias"],
+                              keras_calls.initialize(spec, shape, 12, flavour="keras3")["bias"])
+
+
+@pytest.mark.parametrize("cls,config,shape", CASES)
+def test_constraints_on_the_forward_layer_equal_a_new_build(cls, config, shape):
+    spec, x, w = _arrays(cls, config, shape)
+    keras_calls.forward(spec, x, w, flavour="keras3")
+    other = {k: 3 * v for k, v in w.items()}  # not the weights the forward loaded
+    expected = tf_training.constrain(spec, other, flavour="keras3")
+    got = keras_calls.constrain(spec, other, flavour="keras3")
+    assert sorted(got) == sorted(expected)
+    assert np.any(expected["kernel"] != other["kernel"]) and np.all(expected["bias"] >= 0)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+
