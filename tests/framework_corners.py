@@ -112,6 +112,19 @@ def onednn_bf16_missing() -> bool:
                                  [1, 1, 1, 1], "bfloat16", _env("tensorflow"))
 
 
+def keras2_depthwise_accepts_a_kernel_longer_than_the_input(adapter: str, spec: dict, input_shape) -> bool:
+    """T10's condition for an invalid case scored through ``adapter``, with the installed tf_keras
+    within the entry's version range."""
+    catalogue = findings.load()
+    versions = catalogue["T10"].versions
+    if adapter not in catalogue["T10"].adapters:
+        return False
+    import tf_keras
+
+    return (findings.version_in_range(tf_keras.__version__, versions["tf_keras"])
+            and catalogue.holds("T10", spec, list(input_shape), "float32", {}, kind="invalid", adapter=adapter))
+
+
 def environment_summary() -> str:
     """One line naming what the conditions above read, for test ids and messages."""
     return f"oneDNN ISA {environment.onednn_isa()}, CPU {environment.cpu_info()['vendor']}"

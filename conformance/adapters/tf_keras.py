@@ -2,14 +2,15 @@
 
 Keras 2 reads the same layer specs as Keras 3; :mod:`oracle.tf_layers` maps the
 one weight name that differs (Keras 2 calls the DepthwiseConv kernel
-`depthwise_kernel`). An activation name Keras 2 does not define is declined as
-unsupported; everything else, including a configuration Keras 2 rejects that
+`depthwise_kernel`). An activation Keras 3 defines and Keras 2 does not is declined as
+unsupported; everything else, a name neither defines included (Keras 2 rejects it as Keras 3 does), including a configuration Keras 2 rejects that
 Keras 3 accepts, goes to Keras 2 as is and is scored as such.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from conv_conformance import reference
 from conv_conformance.conformance import Unsupported
 from conv_conformance.conformance.levels import DTYPES, declare
 
@@ -32,7 +33,7 @@ class TfKerasAdapter(KerasAdapter):
 
     def _check(self, spec: dict) -> None:
         activation = (spec.get("config") or {}).get("activation")
-        if isinstance(activation, str):
+        if isinstance(activation, str) and activation in reference.ACTIVATIONS:
             import tf_keras
 
             try:

@@ -85,6 +85,7 @@ FIELDS = {
     "max_dilation": "the largest dilation rate (1 without one)",
     "max_stride": "the largest stride (1 without one)",
     "max_kernel": "the largest kernel extent (0 for layers without a kernel)",
+    "kernel_exceeds_input": "padding 'valid' and some spatial axis shorter than its dilated kernel d*(k-1)+1 (not transposed)",
     "size_not_pow2_axis": "UpSampling: some spatial axis of extent >= 2 is upsampled by a size that is not a power of two",
     "max_output_padding": "the largest output_padding (0 when None)",
     "output_padding_given": "output_padding is not None",
@@ -334,6 +335,11 @@ def facts(spec: dict, input_shape: Sequence[int], kind: str = "valid") -> dict[s
         if cfg.get("padding") == "same" and layer.family != "conv_transpose":
             out["same_padding_min_total"] = min((-(-n // s) - 1) * s + d * (k - 1) + 1 - n for n, k, s, d in
                                                 zip(spatial, kernel, strides, dilation))
+        if cfg.get("padding") == "valid" and layer.family != "conv_transpose":
+            ks = kernel * len(spatial) if len(kernel) == 1 else kernel
+            ds = dilation * len(spatial) if len(dilation) == 1 else dilation
+            out["kernel_exceeds_input"] = any(isinstance(k, int) and isinstance(d, int) and d * (k - 1) + 1 > n
+                                              for n, k, d in zip(spatial, ks, ds))
         if layer.family == "conv_transpose":
             ops = cfg.get("output_padding")
             out["transpose_same_even"] = cfg.get("padding") == "same" and ops is not None and any(

@@ -36,6 +36,7 @@ def test_default_run_of_keras_prints_no_framework_noise(tmp_path):
     assert "cases in" in proc.stdout and "report:" in proc.stdout
 
 
+@pytest.mark.tensorflow  # its adapter imports TensorFlow, whose start-up output is what it shows
 def test_verbose_shows_what_the_worker_printed(tmp_path):
     """tests/conformance/fixtures/faults.py ImportNoise prints TensorFlow's lines while it loads
     (from Python and from C) and one line per Cropping1D case."""

@@ -22,6 +22,9 @@ from conv_conformance.oracle import strategies, tf_training, tolerance  # noqa: 
 from conv_conformance.oracle import training_factors  # noqa: E402
 from tf_crosscheck_util import divergence  # noqa: E402
 
+# Every test here runs TensorFlow's kernels (the module needs it): the flipped-oneDNN pass reruns them.
+pytestmark = pytest.mark.tensorflow
+
 FLAVOURS = [pytest.param("keras3", marks=pytest.mark.tensorflow, id="keras3"),
             pytest.param("keras2", marks=pytest.mark.tf_keras, id="keras2")]
 WEIGHTED = sorted(n for n, v in reference.LAYERS.items() if v.family in ("conv", "conv_transpose", "depthwise",
