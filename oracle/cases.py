@@ -18,6 +18,9 @@ puts on argument combinations):
   case per layer with a batch of 0;
 * ``standard``: every compatible pair of values per layer at least once, and
   every value once more with a batch of 0 (shape ``empty``);
+* both also hold the *norm* cases (:data:`_EPSILON_CASES`, 4 in ``smoke``, 8 in ``standard``):
+  MaxNorm, MinMaxNorm and UnitNorm weights whose slices have the norms at which the constraint's
+  epsilon and bounds decide the result (``meta["weight_norms"]``, applied by :func:`materialize`);
 * ``exhaustive``: four standard covering arrays from different seeds;
 * ``networks``: every distinct seed-layer configuration of real networks with its real
   input shape (:mod:`oracle.networks`, read from ``oracle/data/networks.json``).
@@ -31,7 +34,10 @@ the same on every machine and process; :func:`corpus_id` hashes a whole set.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import hashlib
+import json
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -60,6 +66,78 @@ _PINNED: dict[str, tuple[tuple[str, dict, tuple[int, ...]], ...]] = {
         ("DepthwiseConv2D", {"kernel_size": 3, "strides": [1, 2], "depth_multiplier": 2}, (2, 6, 4, 1)),
     ),
 }
+
+
+# Cases whose norm-constrained weight slices have the norms at which a constraint's epsilon or
+# bounds decide the result (oracle.materialize rescales each slice to the norms listed per weight,
+# in turn over the slices in C order of the axes outside the norm). Drawn weights have entries in
+# [0.5, 1), so their norms are never small and a MinMaxNorm never meets its lower bound: there an
+# epsilon inside the square root (w / sqrt(sum w^2 + eps)), a MaxNorm that skips the rescaling
+# below its bound or a MinMaxNorm that ignores min_value agree with Keras's formula to far below
+# float32's resolution; near sqrt(eps) they differ by 6e-4 to 30%, thousands of float32 roundoffs.
+_ROOT_EPS = float(np.sqrt(reference.EPSILON))
+
+
+def _unit_norms() -> list[float]:
+    return [_ROOT_EPS * f for f in (0.25, 0.5, 1.0, 2.0, 4.0)] + [1.0]
+
+
+def _max_norms(top: float) -> list[float]:
+    return [_ROOT_EPS / 2, _ROOT_EPS * 2, top / 2, top * (1 - 2.0 ** -6), top, top * (1 + 2.0 ** -6), top * 2]
+
+
+def _min_max_norms(low: float, top: float) -> list[float]:
+    return [_ROOT_EPS / 2, _ROOT_EPS * 2, low / 2, low * (1 - 2.0 ** -6), low, (low + top) / 2, top,
+            top * (1 + 2.0 ** -6), top * 2]
+
+
+def _c(name: str, **config) -> dict:
+    return {"class_name": name, "config": config}
+
+
+_EPSILON_SMOKE: tuple[tuple[str, dict, tuple[int, ...], dict[str, list[float]]], ...] = (
+    ("Conv2D", {"filters": 6, "kernel_size": 2, "kernel_constraint": _c("UnitNorm", axis=[0, 1, 2]),
+                "bias_constraint": _c("MaxNorm", max_value=0.5, axis=0)},
+     (1, 3, 3, 2), {"kernel": _unit_norms(), "bias": [_ROOT_EPS / 2]}),
+    ("Conv2D", {"filters": 7, "kernel_size": 2, "kernel_constraint": _c("MaxNorm", max_value=1.0, axis=[0, 1, 2]),
+                "bias_constraint": _c("MaxNorm", max_value=0.5, axis=0)},
+     (1, 3, 3, 2), {"kernel": _max_norms(1.0), "bias": [0.5 * (1 + 2.0 ** -6)]}),
+    ("Conv2D", {"filters": 9, "kernel_size": 2,
+                "kernel_constraint": _c("MinMaxNorm", min_value=0.5, max_value=1.0, rate=0.8, axis=[0, 1, 2])},
+     (1, 3, 3, 2), {"kernel": _min_max_norms(0.5, 1.0)}),
+    ("SeparableConv2D", {"filters": 7, "kernel_size": 2, "depth_multiplier": 3,
+                         "depthwise_constraint": _c("UnitNorm", axis=[0, 1]),
+                         "pointwise_constraint": _c("MaxNorm", max_value=1.0, axis=[0, 1, 2])},
+     (1, 3, 3, 2), {"depthwise_kernel": _unit_norms(), "pointwise_kernel": _max_norms(1.0)}),
+)
+_EPSILON_CASES: dict[str, tuple] = {
+    "smoke": _EPSILON_SMOKE,
+    "standard": _EPSILON_SMOKE + (
+        ("Conv1D", {"filters": 3, "kernel_size": 3,
+                    "kernel_constraint": _c("MinMaxNorm", min_value=0.5, max_value=1.0, rate=1.0, axis=0)},
+         (1, 5, 3), {"kernel": _min_max_norms(0.5, 1.0)}),
+        ("DepthwiseConv2D", {"kernel_size": 2, "depth_multiplier": 2,
+                             "depthwise_constraint": _c("UnitNorm", axis=[0, 1]),
+                             "bias_constraint": _c("MaxNorm", max_value=0.5, axis=0)},
+         (1, 3, 3, 3), {"kernel": _unit_norms(), "bias": [0.5 * (1 - 2.0 ** -6)]}),
+        ("Conv2DTranspose", {"filters": 7, "kernel_size": 2,
+                             "kernel_constraint": _c("MaxNorm", max_value=1.0, axis=[0, 1, 3])},
+         (1, 2, 2, 2), {"kernel": _max_norms(1.0)}),
+        ("Conv3D", {"filters": 6, "kernel_size": 2, "kernel_constraint": _c("UnitNorm", axis=[0, 1, 2, 3])},
+         (1, 2, 2, 2, 1), {"kernel": _unit_norms()}),
+    ),
+}
+
+
+def _epsilon_case(layer: str, config: dict, shape: tuple[int, ...], norms: dict[str, list[float]]) -> Case:
+    """A valid case whose constrained slices get ``norms``: the norms enter its id and seed."""
+    spec = reference.normalize({"class_name": layer, "config": config})
+    reference.output_shape(spec, shape)  # a configuration Keras rejects is a defect of the table
+    base = make_case(spec, shape, "valid")
+    canonical = json.dumps({"id": base.id, "weight_norms": norms}, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return dataclasses.replace(base, id=f"{layer}-{digest[:12]}", seed=int(digest[12:20], 16),
+                               meta={"weight_norms": norms})
 
 
 # ------------------------------------------------------------ factor domains
@@ -420,6 +498,10 @@ def _layer_cases(profile: str, layer: str) -> tuple[Case, ...]:
     for name, config, shape in _PINNED.get(profile, ()):
         if name == layer:
             case = make_case(reference.normalize({"class_name": name, "config": config}), shape, "valid")
+            out.setdefault(case.id, case)
+    for name, config, shape, norms in _EPSILON_CASES.get(profile, ()):
+        if name == layer:
+            case = _epsilon_case(name, copy.deepcopy(config), shape, copy.deepcopy(norms))
             out.setdefault(case.id, case)
     return tuple(out.values())
 

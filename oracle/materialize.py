@@ -1,6 +1,8 @@
 """Materializing a case: its arrays, expected values and allowed errors.
 
-:func:`materialize` draws a case's arrays from its seed; :func:`materialize_arrays` takes arrays
+:func:`materialize` draws a case's arrays from its seed (a case whose ``meta`` holds ``weight_norms``
+then gets its constrained weights' slices rescaled to those norms: :func:`with_slice_norms`);
+:func:`materialize_arrays` takes arrays
 drawn elsewhere (Hypothesis in ``explore``). Both compute everything a case is scored against
 the same way: the reference's outputs and gradients, the allowed errors of the run's tolerance
 mode, the strict class's bounds beside them, and the output scale the effective
@@ -15,13 +17,14 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.reference import InvalidConfig
+from conv_conformance.reference.constraints import norm_axes
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE, DTYPES, TOLERANCE_MODES
 
 from . import tolerance
 from .case import Case
 
 __all__ = ["Materialized", "materialize", "materialize_arrays", "draw_array", "round_to", "check_tolerance_mode",
-           "check_dtype"]
+           "check_dtype", "with_slice_norms"]
 
 
 @dataclass
@@ -64,6 +67,42 @@ def draw_array(rng: np.random.Generator, shape: Sequence[int], dtype: str) -> np
     tolerance.unit_roundoff(dtype)
     mag = rng.uniform(0.5, 1.0, size=tuple(shape))
     return round_to(np.where(rng.random(size=tuple(shape)) < 0.5, -mag, mag), dtype)
+
+
+#: The smallest float16 magnitude whose square is a normal float16 number (2**-14).
+_FLOAT16_SQUARABLE = 2.0 ** -7
+
+
+def with_slice_norms(spec: dict, weights: dict[str, np.ndarray], norms: dict[str, Sequence[float]],
+                     dtype: str) -> dict[str, np.ndarray]:
+    """``weights`` with each slice of a norm-constrained weight (the entries its constraint sums
+    over) scaled to the norms listed for the weight, in turn over the slices in C order of the
+    other axes, then rounded to dtype: the norms hold up to that rounding.
+
+    float16 keeps every slice at or above the norm whose entries all square to normal float16
+    numbers (|entry| >= 2**-7): below it the squares underflow, and the formula Keras documents,
+    evaluated in float16, returns w / eps, 0 or inf (docs/tolerance.md). float16 therefore has no
+    norms at which its epsilon decides the result; its cases keep the norms around the bounds."""
+    cfg = reference.normalize(spec)["config"]
+    arguments = reference.weight_arguments(spec)
+    out = dict(weights)
+    for name, targets in norms.items():
+        constraint = cfg.get(arguments[name]["constraint"]) if name in arguments else None
+        if not constraint or constraint["class_name"] == "NonNeg" or not len(targets):
+            raise ValueError(f"weight_norms[{name!r}]: the weight needs a norm constraint (MaxNorm, MinMaxNorm, "
+                             f"UnitNorm) and at least one norm; it has {constraint} and {list(targets)}")
+        w = np.asarray(weights[name], dtype=np.float64)
+        axes = norm_axes(constraint, w.ndim)
+        kept = [a for a in range(w.ndim) if a not in axes]
+        moved = np.moveaxis(w, kept + list(axes), range(w.ndim))
+        slices = moved.reshape(int(np.prod([w.shape[a] for a in kept], dtype=int)), -1)
+        norm = np.sqrt(np.sum(slices * slices, axis=1, keepdims=True))
+        goal = np.array([float(targets[i % len(targets)]) for i in range(slices.shape[0])])[:, None]
+        if dtype == "float16":
+            goal = np.maximum(goal, _FLOAT16_SQUARABLE * norm / np.min(np.abs(slices), axis=1, keepdims=True))
+        scaled = (slices * (goal / norm)).reshape(moved.shape)
+        out[name] = round_to(np.moveaxis(scaled, range(w.ndim), kept + list(axes)), dtype)
+    return out
 
 
 def _fallback_config(layer: str, config: dict) -> dict:
@@ -143,6 +182,8 @@ def materialize(case: Case, dtype: str = "float32", tolerance_mode: str = DEFAUL
     shapes = reference.weight_shapes(case.spec, case.input_shape)
     inputs = draw_array(rng, case.input_shape, dtype)
     weights = {k: draw_array(rng, shapes[k], dtype) for k in sorted(shapes)}
+    if case.meta and "weight_norms" in case.meta:
+        weights = with_slice_norms(case.spec, weights, case.meta["weight_norms"], dtype)
     output_shape = reference.output_shape(case.spec, case.input_shape)
     grad = draw_array(rng, output_shape, dtype) if case.gradient else None
     return materialize_arrays(case.spec, inputs, weights, grad, dtype, tolerance_mode)
