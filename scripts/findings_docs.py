@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-"""Write docs/divergences.md and the standalone reproducers from the catalogue of known findings.
+"""Write docs/divergences.md, docs/keras2-vs-keras3.md and the reproducers from the catalogue of known findings.
 
-    python scripts/findings_docs.py           # (re)write the page and docs/findings/reproducers/*.py
+    python scripts/findings_docs.py           # (re)write the pages and docs/findings/reproducers/*.py
     python scripts/findings_docs.py --check   # exit 1, naming the files, when a checked-in one differs
     python scripts/findings_docs.py --results # also docs/findings/known-in-results.md, and each stored
                                               # docs/results/**/report.json labelled known/new as a run
                                               # labels it now (verdicts untouched; no run; about a minute)
 
 The catalogue (conformance/findings/catalogue.json) is the one source: the page's tables are its
-entries (the prose around them is scripts/templates/divergences.md.j2), and each reproducer is
-generated from its entry's ``reproducer`` (conformance.findings.reproducers). The test
-tests/conformance/test_findings_docs.py checks that the checked-in files equal what this writes.
+entries (the prose around them is scripts/templates/divergences.md.j2), the Keras 2 vs Keras 3 page's
+table is the entries whose ``doc`` has ``versus``, ``keras3`` and ``keras2`` (the prose:
+scripts/templates/keras2-vs-keras3.md.j2), and each reproducer is generated from its entry's
+``reproducer`` (conformance.findings.reproducers). tests/conformance/test_findings_reproducers.py
+and tests/conformance/test_findings.py check that the checked-in files equal what this writes.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "divergences.md"
 REPRODUCERS = ROOT / "docs" / "findings" / "reproducers"
 TEMPLATE = ROOT / "scripts" / "templates" / "divergences.md.j2"
+KERAS_PAGE = ROOT / "docs" / "keras2-vs-keras3.md"
+KERAS_TEMPLATE = ROOT / "scripts" / "templates" / "keras2-vs-keras3.md.j2"
+#: The Keras 2 vs Keras 3 table's columns: (label, field of the entry's ``doc``), before the id column.
+KERAS_COLUMNS = [("What", "versus"), ("Keras 3", "keras3"), ("Keras 2", "keras2")]
 RESULTS = ROOT / "docs" / "results"
 RESULTS_PAGE = ROOT / "docs" / "findings" / "known-in-results.md"
 
@@ -69,12 +76,47 @@ def table(catalogue: findings.Catalogue, section: str) -> str:
     return "\n".join(lines)
 
 
+def _template(path: Path) -> jinja2.Template:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(path.read_text("utf-8"))
+
+
 def render_page(catalogue: findings.Catalogue | None = None) -> str:
     """docs/divergences.md as generated from the catalogue."""
     catalogue = catalogue or findings.load()
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    template = env.from_string(TEMPLATE.read_text("utf-8"))
-    return template.render(table=lambda section: table(catalogue, section), count=len(catalogue.findings))
+    return _template(TEMPLATE).render(table=lambda section: table(catalogue, section), count=len(catalogue.findings))
+
+
+def heading_slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def keras_table(catalogue: findings.Catalogue) -> str:
+    """The Keras 2 vs Keras 3 table: every entry whose ``doc`` fills its columns, the tf-keras
+    section's first, then the others in the catalogue's section order. Each row links the
+    divergences.md section whose table holds the entry: the docs' link check (tests/test_docs.py)
+    resolves heading anchors only, not the entries' ``<a id>`` anchors."""
+    order = {s["id"]: i for i, s in enumerate(catalogue.sections)}
+    titles = {s["id"]: s["title"] for s in catalogue.sections}
+    rows = sorted((f for f in catalogue if any(key in f.doc for _, key in KERAS_COLUMNS)),
+                  key=lambda f: -1 if f.section == "tf-keras" else order.get(f.section, len(order)))
+    lines = ["| " + " | ".join(label for label, _ in KERAS_COLUMNS) + " | Finding |",
+             "|---|" + "---|" * len(KERAS_COLUMNS)]
+    for f in rows:
+        missing = [key for _, key in KERAS_COLUMNS if not f.doc.get(key)]
+        if missing:
+            raise ValueError(f"finding {f.id}: doc needs {', '.join(missing)} for docs/keras2-vs-keras3.md "
+                             f"(it has {', '.join(k for _, k in KERAS_COLUMNS if f.doc.get(k))})")
+        lines.append("| " + " | ".join(f.doc[key] for _, key in KERAS_COLUMNS)
+                     + f" | [{f.id}](divergences.md#{heading_slug(titles[f.section])}) |")
+    return "\n".join(lines)
+
+
+def render_keras_page(catalogue: findings.Catalogue | None = None) -> str:
+    """docs/keras2-vs-keras3.md as generated from the catalogue."""
+    catalogue = catalogue or findings.load()
+    return _template(KERAS_TEMPLATE).render(table=lambda: keras_table(catalogue))
 
 
 def reproducer_files(catalogue: findings.Catalogue | None = None) -> dict[Path, str]:
@@ -86,7 +128,7 @@ def reproducer_files(catalogue: findings.Catalogue | None = None) -> dict[Path, 
 def expected_files(results: bool = False) -> dict[Path, str]:
     """Every file this script writes, with its content (``results``: also the published runs' page
     and their reports, annotated)."""
-    return {PAGE: render_page(), **reproducer_files(),
+    return {PAGE: render_page(), KERAS_PAGE: render_keras_page(), **reproducer_files(),
             **({RESULTS_PAGE: results_page(), **annotated_reports()} if results else {})}
 
 

@@ -414,3 +414,81 @@ def test_a_tfjs_bug_report_carries_its_node_reproducer(capsys):
     assert "```javascript" in text and 'require("@tensorflow/tfjs")' in text and "@tensorflow/tfjs (npm" in text
     assert main(["findings", "JS10", "--reproducer"]) == 0
     assert capsys.readouterr().out == (ROOT / "docs/findings/reproducers/JS10.js").read_text()
+
+
+# ------------------------------------------------------------------ the Keras 2 vs Keras 3 page
+
+def _docs_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("findings_docs", ROOT / "scripts" / "findings_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The rows docs/keras2-vs-keras3.md had when it was written by hand (its "What" cells).
+KERAS2_VS_KERAS3_ROWS = [
+    "Activations `celu, sparse_sigmoid", "`hard_sigmoid`", "`ZeroPadding1D(data_format=...)`",
+    "DepthwiseConv1D/SeparableConv1D (and 2D) with `strides > 1` and `dilation_rate > 1`",
+    "Cropping with a negative amount", "A kernel larger than the input under `padding='valid'`",
+    "DepthwiseConv1D/2D with `depth_multiplier=0`", "SeparableConv1D with `padding='causal'`",
+    "Depthwise kernel variable name", "Conv3DTranspose output length with `dilation_rate > 1`",
+    "DepthwiseConv1D with `channels_first` on CPU"]
+
+
+def test_keras2_vs_keras3_page_is_generated_and_check_covers_it(tmp_path):
+    docs = _docs_script()
+    files = docs.expected_files()
+    page = ROOT / "docs" / "keras2-vs-keras3.md"
+    assert page in files and page not in docs.stale({page: files[page]})
+    edited = tmp_path / "keras2-vs-keras3.md"
+    edited.write_text(files[page].replace("| rejected |", "| accepted |", 1), "utf-8")
+    assert edited in docs.stale({edited: files[page]})  # a hand edit is what --check reports
+
+
+def test_every_keras2_vs_keras3_row_is_a_catalogue_entry_linked_to_its_anchor():
+    catalogue = findings.load()
+    divergences = (ROOT / "docs" / "divergences.md").read_text("utf-8")
+    rows = [line for line in (ROOT / "docs" / "keras2-vs-keras3.md").read_text("utf-8").splitlines()
+            if line.startswith("| ") and "](divergences.md#" in line]
+    for what in KERAS2_VS_KERAS3_ROWS:
+        assert [r for r in rows if r.startswith("| " + what)], what
+    sections = {}  # heading anchor -> the section's text, up to the next heading
+    for block in re.split(r"^## ", divergences, flags=re.M)[1:]:
+        heading = block.split("\n", 1)[0]
+        sections[re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")] = block
+    for row in rows:
+        fid, target = re.search(r"\| \[([A-Z]+\d+)\]\(divergences\.md#([\w-]+)\) \|$", row).groups()
+        entry = catalogue[fid]
+        assert f'<a id="{findings.anchor(fid)}"></a>{fid} |' in sections[target], (fid, target)
+        assert row.startswith(f"| {entry.doc['versus']} | {entry.doc['keras3']} | {entry.doc['keras2']} |")
+
+
+def test_a_keras2_vs_keras3_entry_missing_a_column_is_named():
+    docs = _docs_script()
+    data = json.loads((ROOT / "conformance" / "findings" / "catalogue.json").read_text("utf-8"))
+    entry = next(f for f in data["findings"] if f["id"] == "T4")
+    del entry["doc"]["keras2"]
+    with pytest.raises(ValueError, match="finding T4: doc needs keras2 for docs/keras2-vs-keras3.md"):
+        docs.keras_table(findings.parse(data))
+
+
+@pytest.mark.parametrize("fid, spec, shape, dtype, onednn, expected", [
+    ("T11", {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 3, "dilation_rate": 2}}, [1, 4, 1],
+     "float32", "True", True),
+    ("T11", {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 5}}, [1, 4, 1], "float32", "True", False),
+    ("T12", {"class_name": "DepthwiseConv2D", "config": {"kernel_size": 1, "depth_multiplier": 0}}, [2, 3, 3, 2],
+     "float64", "True", True),
+    ("T12", {"class_name": "DepthwiseConv2D", "config": {"kernel_size": 1, "depth_multiplier": 0}}, [2, 3, 3, 2],
+     "float32", "True", False),  # oneDNN's float32 kernel raises: the configuration is rejected
+    ("T12", {"class_name": "DepthwiseConv2D", "config": {"kernel_size": 1, "depth_multiplier": 0}}, [2, 3, 3, 2],
+     "float32", "False", True),
+    ("T13", {"class_name": "SeparableConv1D", "config": {"filters": 1, "kernel_size": 2, "padding": "causal"}},
+     [1, 4, 2], "float32", "True", True),
+    ("T13", {"class_name": "DepthwiseConv1D", "config": {"kernel_size": 2, "padding": "causal"}},
+     [1, 4, 2], "float32", "True", False),
+])
+def test_keras2_invalid_configuration_conditions(fid, spec, shape, dtype, onednn, expected):
+    env = {"tensorflow": {"onednn": onednn}}
+    assert findings.load().holds(fid, spec, shape, dtype, env, kind="invalid") is expected
+    assert not findings.load().holds(fid, spec, shape, dtype, env, kind="valid")
