@@ -318,7 +318,8 @@ def test_every_tfjs_finding_of_its_page_is_catalogued():
 def test_every_low_precision_miss_is_catalogued_as_a_quality_warning():
     page = (ROOT / "docs/findings/low-precision.md").read_text("utf-8")
     ids = re.findall(r"^\* \*\*(L[A-Z]\d) - ", page, flags=re.M)
-    assert ids == ["LT1", "LT2", "LK1", "LK2", "LK3", "LK4"]
+    catalogued = [f.id for f in findings.load() if f.section == "low-precision" and "quality_warning" in f.verdicts]
+    assert ids and sorted(ids) == sorted(catalogued)
     for fid in ids:
         assert findings.load()[fid].verdicts == ("quality_warning",), fid
 
