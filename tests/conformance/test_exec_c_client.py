@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,7 @@ from conv_conformance.oracle.tolerance import allowed_errors
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "clients" / "c" / "conv_client.c"
 DECLARED = ("Conv1D", "Conv2D", "Cropping1D", "Cropping2D", "ZeroPadding1D", "ZeroPadding2D")
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory) -> str:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (`cc`) on PATH: the C client cannot be built")
-    binary = tmp_path_factory.mktemp("c-client") / "conv_client"
-    subprocess.run([cc, "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(binary), str(SOURCE)], check=True)
-    return str(binary)
 
 
 @pytest.fixture(scope="module")

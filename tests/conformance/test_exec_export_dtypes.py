@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,6 @@ from conv_conformance.conformance.exec_protocol import ImplementationError
 from conv_conformance.oracle import cases as case_sets, corpus, export
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "clients" / "c" / "conv_client.c"
 GIVEN = ("inputs", "weights.", "output_grad")
 
 
@@ -136,16 +133,6 @@ def _consume(client: str, cases: Path, results: Path) -> None:
             (folder / "result.json").write_text(json.dumps(result))
     finally:
         adapter.close()
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory) -> str:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (`cc`) on PATH: the C client cannot be built")
-    binary = tmp_path_factory.mktemp("c-client") / "conv_client"
-    subprocess.run([cc, "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(binary), str(SOURCE)], check=True)
-    return str(binary)
 
 
 def test_a_c_like_consumer_of_a_float32_export_scores_as_the_live_client(client, tmp_path):

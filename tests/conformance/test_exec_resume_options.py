@@ -4,25 +4,8 @@ same adapter given again, by its `exec:` command, is not a difference."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
 
 from conv_conformance.cli import main
-
-SOURCE = Path(__file__).resolve().parents[2] / "clients" / "c" / "conv_client.c"
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory) -> str:
-    cc = shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler (`cc`) on PATH: the C client cannot be built")
-    binary = tmp_path_factory.mktemp("c-client") / "conv_client"
-    subprocess.run([cc, "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(binary), str(SOURCE)], check=True)
-    return str(binary)
 
 
 def test_resume_refuses_an_option_it_would_not_apply(client, tmp_path, capsys):
