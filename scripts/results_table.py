@@ -183,6 +183,7 @@ def readme(root: Path) -> str:
     """The results page of ``root``: every report.json under it, grouped by what it measured."""
     found = sorted(((p, json.loads(p.read_text())) for p in root.rglob("report.json")), key=_sort_key)
     standard = [(p, r) for p, r in found if r["profile"] == "standard" and p.parent.parent == root]
+    low_standard = [(p, r) for p, r in found if r["profile"] == "standard" and "low-precision" in p.parts]
     runtimes = [(p, r) for p, r in found if r["profile"] == "standard" and p.parent.parent.name == "runtimes"]
     low = [(p, r) for p, r in found if r["profile"] == "networks" and p.parent.parent.name == "low-precision"]
     networks = [(p, r) for p, r in found if r["profile"] == "networks" and (p, r) not in low]
@@ -234,6 +235,15 @@ def readme(root: Path) -> str:
                        "report"],
                       [[f"`{r['adapter']['name']}`", r["dtype"], _counts(r), _median_u(r), _bits_lost(r), _yes(r),
                         _minutes(r), _link(p, root)] for p, r in low])
+        out.append("")
+    if low_standard:
+        out += ["## Low precision, standard profile", "", _corpora(low_standard) + ", float16 and bfloat16 with the",
+                "strict class as above. Cases per verdict, all layers; failing cases known to the catalogue",
+                "and new; the error against the output's own rounding.", ""]
+        out += _table(["adapter", "dtype", "verdicts", "failing: known, new", "median error (u)", "most bits lost",
+                       "conformant", "minutes", "report"],
+                      [[f"`{r['adapter']['name']}`", r["dtype"], _counts(r), _known(r), _median_u(r), _bits_lost(r),
+                        _yes(r), _minutes(r), _link(p, root)] for p, r in low_standard])
         out.append("")
     out += ["## Environments", ""] + _environments(found) + [""]
     return "\n".join(out)

@@ -67,7 +67,7 @@ def tf_onednn() -> bool:
 
 def tf_native_kernels(dtype: str) -> bool:
     """Definition ``tf_native_kernels``: TensorFlow's own (Eigen) CPU kernels compute this dtype
-    (float64 always, float32 when oneDNN is off): NHWC only, equal depthwise strides only, no
+    (float64 and float16 always, float32 and bfloat16 when oneDNN is off): NHWC only, equal depthwise strides only, no
     dilated transposed convolution (K1, K4, K5, K7, T1, T7)."""
     return findings.load().holds("tf_native_kernels", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
                                  [1, 1, 1, 1], dtype, _env("tensorflow"))
