@@ -22,7 +22,7 @@ from conv_conformance import reference
 
 from . import tf_layers
 
-__all__ = ["initialize", "regularization", "regularization_vjp", "constrain", "seeded"]
+__all__ = ["initialize", "regularization", "regularization_vjp", "constrain", "seeded", "penalty_value"]
 
 _RANDOM = ("seed",)
 
@@ -74,8 +74,14 @@ def _losses(spec: dict, inputs: np.ndarray, weights: dict, flavour: str, tape: A
 def regularization(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *,
                    flavour: str = "keras3") -> dict[str, float]:
     """{weight or "activity": penalty} from layer.losses after one call."""
-    _, losses, _, _ = _losses(spec, inputs, weights, flavour)
-    return {k: float(np.asarray(v)) for k, v in losses.items()}
+    tf, losses, _, _ = _losses(spec, inputs, weights, flavour)
+    return {k: penalty_value(tf, v) for k, v in losses.items()}
+
+
+def penalty_value(tf: Any, value: Any) -> float:
+    """A penalty tensor as a Python float. Widened to float32 first (exact): NumPy cannot take a
+    0-d bfloat16 tensor from TensorFlow ("object __array__ method not producing an array")."""
+    return float(tf.cast(value, tf.float32).numpy()) if value.dtype == tf.bfloat16 else float(np.asarray(value))
 
 
 def regularization_vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *,

@@ -112,7 +112,7 @@ def regularization(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray
     call = _take("regularization", spec, inputs, weights, flavour)
     if call is None or call["losses"] is None:
         return tf_training.regularization(spec, inputs, weights, flavour=flavour)
-    return {k: float(np.asarray(v)) for k, v in _named_losses(call, spec).items()}
+    return {k: tf_training.penalty_value(call["tf"], v) for k, v in _named_losses(call, spec).items()}
 
 
 def regularization_vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *,

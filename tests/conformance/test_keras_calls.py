@@ -125,3 +125,21 @@ def test_constraints_on_the_forward_layer_equal_a_new_build(cls, config, shape):
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
 
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_penalties_are_read_at_low_precision(flavour, dtype):
+    import ml_dtypes
+
+    spec, x, weights = _arrays(*CASES[0])
+    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16
+    x = x.astype(np_dtype)
+    weights = {k: v.astype(np_dtype) for k, v in weights.items()}
+    keras_calls.forward(spec, x, weights, flavour=flavour)
+    penalties = keras_calls.regularization(spec, x, weights, flavour=flavour)
+    k = weights["kernel"].astype(np.float64)
+    exact = 0.01 * np.abs(k).sum() + 0.02 * (k * k).sum()
+    assert set(penalties) == {"kernel", "bias", "activity"}
+    # summed in the dtype by Keras: within a few percent of the exact L1L2 penalty
+    assert abs(penalties["kernel"] - exact) <= 0.05 * exact, (penalties["kernel"], exact)
