@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""W2: Keras 2 NonNeg raises on float64 weights.
+"""W2: Keras 2 NonNeg raises on weights that are not float32.
 
 Cause: NonNeg multiplies by a float32 mask
 Framework: tf_keras; measured on tf_keras >=2.21.
