@@ -1,10 +1,9 @@
 """certify / verify (conformance.certify): a real bundle verifies, and every kind of tampering
-is caught by the check that names it. The resealing helpers below are written from the
-documented bundle format (docs/certification.md), not with the code under test, so a
-tamperer who recomputes every hash is still caught by the semantic checks."""
+is caught by the check that names it. The resealing helpers (tests/conformance/bundle_tampering.py)
+are written from the documented bundle format (docs/certification.md), not with the code under
+test, so a tamperer who recomputes every hash is still caught by the semantic checks."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,55 +13,10 @@ import pytest
 from conv_conformance.conformance import certify as certify_mod
 from conv_conformance.cli import main
 from conv_conformance.oracle.cases import case_set
+from tests.conformance.bundle_tampering import failed, read as _read, records as _records, \
+    reseal, sha as _sha, write as _write
 
 DECLARED = "tests.conformance.fixtures.declared"
-
-
-def _canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read(bundle: Path, name: str):
-    return json.loads((bundle / name).read_text())
-
-
-def _write(bundle: Path, name: str, obj) -> None:
-    (bundle / name).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-
-
-def _records(bundle: Path) -> list[dict]:
-    return [json.loads(line) for line in (bundle / "cases.jsonl").read_text().splitlines()]
-
-
-def reseal(bundle: Path, records: list[dict] | None = None) -> None:
-    """Recompute the chain (from the genesis hash of suite.json), the chain head in suite.json and
-    STATEMENT.json, and the manifest: what a careful tamperer would do."""
-    suite = _read(bundle, "suite.json")
-    if records is not None:
-        prev = _sha(_canonical({k: suite[k] for k in ("suite_version", "suite_digest", "corpus_id",
-                                                     "required_hash", "profile", "dtype")}))
-        for n, r in enumerate(records):
-            r = r.copy()
-            r.pop("hash", None)
-            r.update(seq=n, prev=prev)
-            records[n] = {**r, "hash": _sha(_canonical(r))}
-            prev = records[n]["hash"]
-        (bundle / "cases.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-        suite["chain_head"] = prev
-        _write(bundle, "suite.json", suite)
-        statement = _read(bundle, "STATEMENT.json")
-        statement["suite"] = suite
-        _write(bundle, "STATEMENT.json", statement)
-    names = sorted(p.name for p in bundle.iterdir() if p.is_file() and p.name != "MANIFEST.sha256")
-    (bundle / "MANIFEST.sha256").write_text("".join(f"{_sha((bundle / n).read_bytes())}  {n}\n" for n in names))
-
-
-def failed(bundle: Path) -> dict[str, list[str]]:
-    return {c.name: c.details for c in certify_mod.verify(bundle) if not c.ok}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ by re-scoring the stored results (``verify``), by re-executing a sample (``verif
 by re-deriving the corpus (``run --cases``). docs/certification.md says what no bundle proves."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -20,30 +19,12 @@ from conv_conformance.conformance.levels import LevelTally
 from conv_conformance.oracle import export
 from conv_conformance.oracle.cases import case_set, corpus_id
 from conv_conformance.vocabulary import CATEGORIES, FAILING, VERDICTS, worst_verdict
+from tests.conformance.bundle_tampering import failed, read as _read, records as _records, rechain, remanifest, \
+    sha as _sha, write as _write
 
 BAD = "tests.conformance.fixtures.declared:Bad"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "certification.md"
 RESCORED = "every stored result re-scored: verdicts and ratios recomputed"
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _read(bundle: Path, name: str):
-    return json.loads((bundle / name).read_text())
-
-
-def _write(bundle: Path, name: str, obj) -> None:
-    (bundle / name).write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-
-
-def _records(bundle: Path) -> list[dict]:
-    return [json.loads(line) for line in (bundle / "cases.jsonl").read_text().splitlines()]
 
 
 def forge(bundle: Path, records: list[dict]) -> None:
@@ -67,21 +48,11 @@ def forge(bundle: Path, records: list[dict]) -> None:
     summary["conformant"] = not any(counts[v] for v in FAILING) and all(
         v["level"] != "not_conformant" for v in summary["levels"].values())
     _write(bundle, "report.json", report)
-    suite = _read(bundle, "suite.json")
-    prev = _sha(_canonical({k: suite[k] for k in ("suite_version", "suite_digest", "corpus_id",
-                                                 "required_hash", "profile", "dtype")}))
-    for n, r in enumerate(records):
-        r.pop("hash", None)
-        r.update(seq=n, prev=prev)
-        r["hash"] = prev = _sha(_canonical(r))
-    (bundle / "cases.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    suite["chain_head"] = prev
-    _write(bundle, "suite.json", suite)
+    suite = rechain(bundle, records)
     statement = certify_mod._statement(report, suite)  # the claim text exactly as certify words it
     statement["created"] = _read(bundle, "STATEMENT.json")["created"]
     _write(bundle, "STATEMENT.json", statement)
-    names = sorted(p.name for p in bundle.iterdir() if p.is_file() and p.name != "MANIFEST.sha256")
-    (bundle / "MANIFEST.sha256").write_text("".join(f"{_sha((bundle / n).read_bytes())}  {n}\n" for n in names))
+    remanifest(bundle)
 
 
 def store(bundle: Path, path: Path) -> str:
@@ -91,10 +62,6 @@ def store(bundle: Path, path: Path) -> str:
     if path != target:
         shutil.copyfile(path, target)
     return digest
-
-
-def failed(bundle: Path) -> dict[str, list[str]]:
-    return {c.name: c.details for c in certify_mod.verify(bundle) if not c.ok}
 
 
 @pytest.fixture(scope="module")
