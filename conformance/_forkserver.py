@@ -32,6 +32,7 @@ import time
 from multiprocessing import context, popen_forkserver, reduction, spawn, util
 from multiprocessing import forkserver as _stdlib_forkserver
 from typing import Any
+from unittest import mock
 
 from .registry import adapter_versions, load_adapter
 
@@ -135,17 +136,9 @@ class Server(_stdlib_forkserver.ForkServer):
         extra = {_TARGET: self.target, _STATUS: self.status, _SYS_PATH: json.dumps(sys.path)}
         if self.log is not None:
             extra[_LOG] = self.log
-        saved = {name: os.environ.get(name) for name in extra}
-        os.environ.update(extra)
         self._started = time.monotonic()
-        try:
+        with mock.patch.dict(os.environ, extra):  # restored once the server has started
             self.ensure_running()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def state(self) -> dict | None:
         """What the server reported after loading the adapter (None: not yet)."""

@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Iterator, Sequence
+from unittest import mock
 
 from conv_conformance.oracle.case import Case
 from conv_conformance.vocabulary import DEFAULT_TOLERANCE
@@ -61,19 +62,11 @@ def _thread_limits(threads: int | None):
     if threads is None:
         yield
         return
-    saved = {k: os.environ.get(k) for k in (*_THREAD_VARIABLES, "XLA_FLAGS")}
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = str(threads)
     xla = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} intra_op_parallelism_threads={threads}"
-    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} {xla}".strip()
-    try:
+    limits = {name: str(threads) for name in _THREAD_VARIABLES}
+    limits["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla}".strip()
+    with mock.patch.dict(os.environ, limits):  # the caller's environment comes back on exit
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class WorkerStartError(Exception):
