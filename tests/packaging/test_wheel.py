@@ -99,7 +99,10 @@ def installed(tmp_path_factory):
     source = base / "clone"
     _ok(_run(["git", "clone", "--quiet", "--no-hardlinks", ROOT, source], base))
     dist = base / "dist"
-    _ok(_run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, source], base))
+    # Not --quiet: the build's own warnings are what a user installing from source reads.
+    build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, source], base)
+    _ok(build)
+    (base / "build-output.txt").write_text(build.stdout + build.stderr)
     wheels = list(dist.glob("conv_conformance-*.whl"))
     assert len(wheels) == 1, wheels
     env_dir = base / "venv"
@@ -129,6 +132,16 @@ def test_the_wheel_adds_exactly_one_top_level_name(installed):
     entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
     assert "conv-conformance = conv_conformance.cli:main" in entry_points
     assert "conv_conformance = conv_conformance.conformance.pytest_plugin" in entry_points
+
+
+def test_building_the_wheel_prints_no_setuptools_warning(installed):
+    """A package folder missing from pyproject's list makes setuptools warn "Package would be
+    ignored" (and install it anyway) to everyone who builds the suite."""
+    wheel, *_ = installed
+    output = (wheel.parents[1] / "build-output.txt").read_text()
+    assert "conv_conformance" in output  # the build's output was captured
+    for sign in ("would be ignored", "SetuptoolsDeprecationWarning", "BuildBackendWarning", "SetuptoolsWarning"):
+        assert sign not in output, output[-4000:]
 
 
 def test_the_other_distribution_keeps_its_top_level_names(installed):
