@@ -34,7 +34,8 @@ through the reference (never through the system under test):
    exact weight is 0 included): ``4(|src| + 1) + 2*taps``, ``src`` the sample
    coordinate (see ``_resize_weight_errors``).
 2. **Activation**. An error ``e`` of the pre-activation ``z`` moves
-   ``f(z)`` by at most ``max |f'(t)|, t in {z-e, z, z+e}`` times ``e``; the
+   ``f(z)`` by at most ``max |f'(t)|, t in {z-e, z, z+e}`` times ``e``, plus the
+   height of any jump of ``f`` itself inside ``[z - e, z + e]`` (hard_shrink at +-0.5); the
    activation's own evaluation adds ``4u(|f(z)| + c_f(z))``: a few roundings
    relative to the result, and ``c_f`` the size of what cancels where the
    formula subtracts nearly equal quantities (``|z|`` for ``z - tanh(z)``,
@@ -283,6 +284,12 @@ _CANCELLING = {
 }
 
 
+# Activations whose value jumps, not only their slope: hard_shrink is 0 on [-0.5, 0.5] and z
+# outside it, so a pre-activation within its allowed error of +-0.5 may land on either side of the
+# jump (a float16 rounding of -0.50020 is -0.5, which hard_shrink maps to 0). (point, height):
+_JUMPS = {"hard_shrink": ((-0.5, 0.5), (0.5, 0.5))}
+
+
 def _sparsemax_support(z: np.ndarray, norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(support, ambiguous): the support of sparsemax(z), and per row whether some z - e with
     ||e||_2 <= norm can have another support (an element within 2*norm of the threshold:
@@ -331,7 +338,8 @@ def _activation_forward(name: str, z: np.ndarray, e: np.ndarray, u: float, safet
     ones = np.ones_like(z)
     slope = np.maximum.reduce([np.abs(activate_vjp(name, t, ones)) for t in (z - e, z, z + e)])
     cancel = _CANCELLING.get(name)
-    return slope * e + safety * 4 * u * (np.abs(y) + (cancel(z) if cancel else 0))
+    jumps = sum((np.where(np.abs(z - point) <= e, height, 0.0) for point, height in _JUMPS.get(name, ())), 0.0)
+    return slope * e + jumps + safety * 4 * u * (np.abs(y) + (cancel(z) if cancel else 0))
 
 
 def _activation_vjp(name: str, z: np.ndarray, e: np.ndarray, g: np.ndarray, u: float) -> np.ndarray:

@@ -100,3 +100,28 @@ def test_mish_carries_softplus_absolute_allowance():
                                                   safety=tolerance.SAFETY)[0])
     assert abs(got - exact) > 1e-7  # the formula's own error is large here
     assert abs(got - exact) <= allowed
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_a_pre_activation_rounded_across_hard_shrinks_jump_stays_inside_the_allowance(dtype):
+    # z near +-0.5, rounded once to the dtype (a rounding every bound permits): the rounded value
+    # can be exactly +-0.5, which hard_shrink maps to 0 where the exact z maps to itself
+    import ml_dtypes
+
+    u = tolerance.unit_roundoff(dtype)
+    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+    z64 = np.concatenate([s * (0.5 + np.linspace(-8 * u, 8 * u, 4001)) for s in (-1.0, 1.0)])
+    rounded = z64.astype(np_dtype).astype(np.float64)
+    e = np.abs(rounded - z64)
+    assert np.any((np.abs(rounded) == 0.5) & (np.abs(z64) > 0.5))  # some do cross the jump
+    got = activate("hard_shrink", rounded)
+    allowed = tolerance._activation_forward("hard_shrink", z64, e, u, safety=tolerance.SAFETY)
+    worst = int(np.argmax(np.abs(got - activate("hard_shrink", z64)) - allowed))
+    assert np.all(np.abs(got - activate("hard_shrink", z64)) <= allowed), (z64[worst], got[worst], allowed[worst])
+
+
+def test_the_jump_rule_adds_nothing_away_from_the_jump():
+    z = np.array([-0.75, -0.4, 0.0, 0.45, 0.6, 3.0])
+    e = np.full_like(z, 1e-3)
+    allowed = tolerance._activation_forward("hard_shrink", z, e, 2.0 ** -11)
+    assert np.all(allowed < 0.01)
