@@ -5,7 +5,9 @@ Adapter code never runs in the process that holds the results. Each of the
 connected by a :func:`multiprocessing.Pipe`: the worker loads the adapter once,
 then receives small messages ``(index, case JSON, dtype)``, materializes the
 case itself from its seed, scores it with :func:`conformance.scoring.check`
-and sends back the :class:`~conformance.scoring.CaseResult`.
+and sends back the :class:`~conformance.scoring.CaseResult`. The cases are dealt in turn into
+one lane per job; a worker takes its own lane in order, then helps with the others
+(:class:`_Lanes`), so a repeated run gives each worker the same history.
 
 The parent waits on every pipe and process sentinel at once
 (:func:`multiprocessing.connection.wait`) with the nearest case deadline as
@@ -175,6 +177,7 @@ class _Slot:
     deadline: float = 0.0
     started: float = 0.0
     done: int = 0  # cases this worker has finished
+    lane: int | None = None  # the queue of cases it takes from first (_Lanes)
     log: str | None = None  # the file its fds 1 and 2 write to
 
 
@@ -368,11 +371,11 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                          f"Received: memory_limit={memory_limit!r}")
     options = ScoringOptions(dtype, tolerance, repeat, results)  # results: see ScoringOptions
     pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture, preload)
-    pending = deque(enumerate(cases))
+    pending = _Lanes(list(enumerate(cases)), pool.jobs)
     try:
         for _ in range(pool.jobs):
             pool.spawn()
-        remaining = len(pending)
+        remaining = len(cases)
         while remaining:
             pool.fill()
             limit = cases_per_worker if cases_per_worker is not None else (pool.info and pool.info.cases_per_worker)
@@ -381,7 +384,7 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                     pool.recycle(slot)
             for slot in pool.slots:
                 if slot.ready and slot.task is None and pending:
-                    slot.task = pending.popleft()
+                    slot.task = pending.take(slot, pool.slots)
                     slot.started = time.monotonic()
                     slot.deadline = slot.started + timeout
                     given = () if arrays is None else (arrays[slot.task[0]],)
@@ -400,6 +403,31 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
                     yield outcome
     finally:
         pool.close()
+
+
+class _Lanes:
+    """The cases still to send, dealt in turn into one queue (lane) per job.
+
+    A worker takes from the front of its own lane, so in a repeated run of the same cases at the
+    same ``jobs`` each worker process meets the same cases in the same order: what a framework
+    keys by its process's history (TensorFlow numbers its functions, and its persistent XLA
+    cache keys by those names) comes out the same. A worker whose lane is empty takes from the
+    back of the longest other lane, so no worker idles while cases wait; a replacement worker
+    continues the lane of the one it replaces.
+    """
+
+    def __init__(self, items: list, jobs: int) -> None:
+        self.lanes = [deque(items[i::jobs]) for i in range(jobs)]
+
+    def __bool__(self) -> bool:
+        return any(self.lanes)
+
+    def take(self, slot: _Slot, slots: list[_Slot]) -> Any:
+        if slot.lane is None:
+            held = {s.lane for s in slots if s is not slot}
+            slot.lane = min((i for i in range(len(self.lanes)) if i not in held), default=0)
+        own = self.lanes[slot.lane]
+        return own.popleft() if own else max(self.lanes, key=len).pop()
 
 
 def _poll(pool: _Pool, slot: _Slot, ready: set, dtype: str, on_ready: Any) -> tuple[int, CaseResult] | None:

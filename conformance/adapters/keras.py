@@ -24,11 +24,17 @@ class KerasAdapter:
     name = "keras"
     #: TensorFlow keeps what it traces and compiles for each new shape (a keras worker grows
     #: from 1.1 GiB after the 1,570 standard cases to 1.6 GiB after three times as many):
-    #: the harness replaces the worker after this many cases.
-    cases_per_worker = 1000
+    #: the harness replaces the worker after this many cases. Above half the standard profile,
+    #: so that a `--jobs 2` run of it never pays for a replacement near its end (starting the
+    #: fork server, tracing afresh), and each worker's history repeats from run to run
+    #: (keras_calls.enable_xla_cache).
+    cases_per_worker = 1200
     flavour = "keras3"
     #: every layer, every optional feature, every dtype, gradients (conformance.levels)
     declaration = declare(dtypes=DTYPES)
+
+    def __init__(self) -> None:
+        keras_calls.enable_xla_cache()  # before TensorFlow's import, which reads TF_XLA_FLAGS
 
     def versions(self) -> dict[str, str]:
         """{"tensorflow": ..., "keras": ...} of the libraries that compute the results."""

@@ -18,23 +18,28 @@ What is saved is a layer call per penalty request, and for the layers Keras
 compiles with XLA on every call (grouped and 3-D channels_first convolutions),
 an XLA compilation of the forward and of its gradient each time.
 
-:func:`initialize` and :func:`constrain` use a layer Keras built for the same
-spec (the forward's, or the first draw's) instead of building another.
-:func:`initialize` constructs the layer seeded with the seed asked for and
-calls that layer's own initializer objects as a Keras 3 variable does,
-``initializer(shape, dtype=dtype)`` on the shape and dtype of the variable the
-build made, converted with ``dtype`` as ``tf.Variable`` converts it
-(``keras/src/backend/tensorflow/core.py``): only the ``tf.Variable`` around the
-values is skipped. Without such a layer (another input shape, as for the
-larger layers of the statistical test) it builds one. :func:`constrain` loads
-the weights into the built layer and applies its own constraint objects.
-Keras 2 creates its variables differently, so the ``keras2`` flavour always
-builds.
+:func:`initialize` draws each weight as a Keras 3 variable does,
+``initializer(shape, dtype=dtype)`` converted with ``dtype`` as ``tf.Variable``
+converts it (``keras/src/backend/tensorflow/core.py``), with the initializer
+object ``keras.initializers.get`` makes of the seeded spec's config (what the
+layer's constructor stores) on the shape and dtype of the variable Keras's own
+``build`` makes: the forward's layer's, or a layer built for the draw's input
+shape inside a ``keras.StatelessScope`` (Keras computes the variables' shapes
+but creates no values, so the other weights are not drawn for nothing). Only the
+``tf.Variable`` around the values is skipped. :func:`constrain` loads the weights
+into a layer the forward built with these weights' shapes and applies its own
+constraint objects. Keras 2 creates its variables differently, so the ``keras2``
+flavour always builds.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import platform
 from collections import OrderedDict
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +47,8 @@ import numpy as np
 from conv_conformance import reference
 from conv_conformance.oracle import tf_layers, tf_training
 
-__all__ = ["forward", "vjp", "regularization", "regularization_vjp", "initialize", "constrain"]
+__all__ = ["forward", "vjp", "regularization", "regularization_vjp", "initialize", "constrain",
+           "XLA_CACHE_ENV", "xla_cache_directory", "enable_xla_cache"]
 
 _USES = ("vjp", "regularization", "regularization_vjp")
 # The last forward call: its tape, output, losses, and which of _USES have not taken it yet.
@@ -52,7 +58,8 @@ _last: dict[str, Any] = {}
 def _record(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict[str, Any]:
     """One Keras call of the layer on a persistent tape, with ``layer.losses`` read inside it."""
     tf, layer, named, x = tf_layers._prepare(spec, inputs, weights, flavour)
-    _keep(spec, tuple(x.shape), x.dtype.name, layer)
+    if flavour == "keras3":
+        _keep(spec, tuple(x.shape), x.dtype.name, layer)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         y = layer(x)
@@ -128,25 +135,71 @@ def regularization_vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.nda
 # ------------------------------------------------------------------ built layers
 
 _TEMPLATES = 8
-# Layers Keras built, by (normalized spec, input shape, dtype): the forward's, and the first draw's.
+# Layers the forward built, by (normalized spec, input shape, dtype), for constrain.
 _built: OrderedDict[tuple, Any] = OrderedDict()
+_SHAPES = 256
+# The (shape, dtype) of each variable Keras builds, by (normalized spec, input shape, dtype).
+_variables: OrderedDict[tuple, dict[str, tuple[tuple, str]]] = OrderedDict()
+
+
+def _key(spec: dict, input_shape: tuple, dtype: str) -> tuple:
+    return json.dumps(reference.normalize(spec), sort_keys=True), tuple(input_shape), dtype
+
+
+def _remember(cache: OrderedDict, key: tuple, value: Any, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > size:
+        cache.popitem(last=False)
 
 
 def _keep(spec: dict, input_shape: tuple, dtype: str, layer: Any) -> None:
-    key = (json.dumps(reference.normalize(spec), sort_keys=True), tuple(input_shape), dtype)
-    _built[key] = layer
-    _built.move_to_end(key)
-    if len(_built) > _TEMPLATES:
-        _built.popitem(last=False)
+    key = _key(spec, input_shape, dtype)
+    _remember(_built, key, layer, _TEMPLATES)
+    _remember(_variables, key, {n: (tuple(v.shape), v.dtype) for n, v in
+                                tf_training._named(layer, spec, "keras3").items()}, _SHAPES)
 
 
-def _built_for(spec: dict, input_shape: tuple | None, dtype: str) -> Any:
-    """A layer Keras built for this spec and dtype (and input shape, when given), or None."""
+def _built_for(spec: dict, input_shape: tuple | None, dtype: str,
+               shapes: dict[str, tuple] | None = None) -> Any:
+    """A layer the forward built for this spec and dtype (and input shape, or weights of these
+    shapes, when given), or None."""
     nspec = json.dumps(reference.normalize(spec), sort_keys=True)
     for (s, shape, d), layer in reversed(_built.items()):
-        if s == nspec and d == dtype and (input_shape is None or shape == tuple(input_shape)):
+        if s != nspec or d != dtype or (input_shape is not None and shape != tuple(input_shape)):
+            continue
+        if shapes is None or {n: v[0] for n, v in _variables.get((s, shape, d), {}).items()} == shapes:
             return layer
     return None
+
+
+def _shapes_of(nspec: dict, input_shape: tuple, dtype: str) -> dict[str, tuple[tuple, str]]:
+    """{weight: (shape, dtype)} of the variables Keras 3 builds for this spec and input shape.
+
+    Without a layer built for them already, the layer is built inside a
+    ``keras.StatelessScope(initialize_variables=False)``: ``build`` runs as
+    always, and each variable records its shape, dtype and initializer without
+    drawing a value. Those variables are then dropped from Keras's list of
+    variables to initialize later, which is left as it was.
+    """
+    key = _key(nspec, input_shape, dtype)
+    found = _variables.get(key)
+    if found is not None:
+        _variables.move_to_end(key)
+        return found
+    _, keras = tf_layers._modules("keras3")
+    from keras.src.backend.common import global_state
+
+    layer = tf_layers.construct(nspec, flavour="keras3", dtype=dtype)
+    pending = global_state.get_global_attribute("uninitialized_variables")
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            layer.build(tuple(input_shape))
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", pending)
+    found = {n: (tuple(v.shape), v.dtype) for n, v in tf_training._named(layer, nspec, "keras3").items()}
+    _remember(_variables, key, found, _SHAPES)
+    return found
 
 
 def initialize(spec: dict, input_shape: tuple, seed: int, *, flavour: str,
@@ -154,30 +207,24 @@ def initialize(spec: dict, input_shape: tuple, seed: int, *, flavour: str,
     """The weights Keras builds the layer with, every initializer seeded with `seed`."""
     if flavour != "keras3":
         return tf_training.initialize(spec, input_shape, seed, flavour=flavour, dtype=dtype)
+    tf, keras = tf_layers._modules(flavour)
     nspec = reference.normalize(spec)
-    layer = tf_layers.construct(tf_training.seeded(nspec, seed), flavour=flavour, dtype=dtype)
-    template = _built_for(spec, input_shape, dtype)
-    if template is None:
-        layer.build(tuple(input_shape))
-        _keep(spec, input_shape, dtype, layer)
-        return {k: np.asarray(v.numpy()) for k, v in tf_training._named(layer, spec, flavour).items()}
-    tf, _ = tf_layers._modules(flavour)
+    config = tf_training.seeded(nspec, seed)["config"]
     args = reference.weight_arguments(nspec)
     out = {}
-    for name, variable in tf_training._named(template, spec, flavour).items():
-        shape, vdtype = tuple(variable.shape), variable.dtype
-        initializer = getattr(layer, args[name]["initializer"])
+    for name, (shape, vdtype) in _shapes_of(nspec, tuple(input_shape), dtype).items():
+        initializer = keras.initializers.get(config[args[name]["initializer"]])
         out[name] = np.asarray(tf.convert_to_tensor(initializer(shape, dtype=vdtype), dtype=vdtype))
     return out
 
 
 def constrain(spec: dict, weights: dict[str, np.ndarray], *, flavour: str) -> dict[str, np.ndarray]:
-    """Every weight after the layer's own constraint object (unchanged without one), on the layer
-    the forward built when it has these weights' shapes, else on a new one."""
+    """Every weight after the layer's own constraint object (unchanged without one), on a layer
+    the forward built with these weights' shapes, else on a new one."""
     dtype = np.asarray(next(iter(weights.values()))).dtype.name
-    layer = _built_for(spec, None, dtype)
-    shapes = {n: tuple(v.shape) for n, v in tf_training._named(layer, spec, flavour).items()} if layer else {}
-    if flavour != "keras3" or shapes != {k: np.shape(v) for k, v in weights.items()}:
+    shapes = {k: np.shape(v) for k, v in weights.items()}
+    layer = _built_for(spec, None, dtype, shapes) if flavour == "keras3" else None
+    if layer is None:
         return tf_training.constrain(spec, weights, flavour=flavour)
     named = tf_layers._load(layer, spec["class_name"], weights, flavour)
     args = reference.weight_arguments(reference.normalize(spec))
@@ -186,3 +233,62 @@ def constrain(spec: dict, weights: dict[str, np.ndarray], *, flavour: str) -> di
         c = getattr(layer, args[name]["constraint"], None)
         out[name] = np.asarray(c(variable) if c is not None else variable.numpy())
     return out
+
+
+# ------------------------------------------------------------------ TensorFlow's persistent XLA cache
+
+XLA_CACHE_ENV = "CONV_CONFORMANCE_XLA_CACHE"
+
+
+def _build_tag() -> str:
+    """What a compiled executable depends on besides its key: TensorFlow's version, the CPU (XLA
+    compiles for the host's features) and the XLA flags. TensorFlow's cache key holds none of
+    them, so each combination gets a directory of its own."""
+    try:
+        version = metadata.version("tensorflow")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = f.read().split("\n\n", 1)[0]
+        cpu = "\n".join(line for line in cpu.splitlines() if line.split(":")[0].strip() in ("model name", "flags"))
+    except OSError:
+        cpu = platform.processor() or platform.machine()
+    tf_xla = " ".join(f for f in os.environ.get("TF_XLA_FLAGS", "").split()
+                      if not f.startswith("--tf_xla_persistent_cache_directory="))
+    flags = "|".join((os.environ.get("XLA_FLAGS", ""), tf_xla, os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")))
+    digest = hashlib.blake2b(f"{cpu}|{flags}".encode(), digest_size=8).hexdigest()
+    return f"tensorflow-{version}-{digest}"
+
+
+def xla_cache_directory() -> str | None:
+    """The directory of TensorFlow's persistent XLA cache for this process (None: off):
+    ``$CONV_CONFORMANCE_XLA_CACHE`` (empty or ``off``: no cache), by default
+    ``$XDG_CACHE_HOME/conv-conformance/tf-xla`` (``~/.cache/conv-conformance/tf-xla``), in a
+    subdirectory per TensorFlow version, CPU and XLA flags."""
+    value = os.environ.get(XLA_CACHE_ENV)
+    if value is not None and value.strip().lower() in ("", "off"):
+        return None
+    base = value or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "conv-conformance" / "tf-xla")
+    return str(Path(base) / _build_tag())
+
+
+def enable_xla_cache() -> str | None:
+    """Keep the executables XLA compiles for the layers Keras compiles on every call (grouped and
+    3-D channels_first convolutions) in :func:`xla_cache_directory`, by TensorFlow's own
+    ``--tf_xla_persistent_cache_directory``; the directory used (None: off, or TF_XLA_FLAGS
+    already names one). Takes effect only before TensorFlow is imported.
+
+    TensorFlow keys an entry by the compiled function's name and a fingerprint of its HLO, and
+    loads it only for the same HLO: the executable is the one XLA compiled for it, so results
+    are bitwise those of a fresh compilation. The names are numbered by the process's history,
+    so an entry is found again by a process that made the same calls before it: a run repeated
+    with the same cases and ``--jobs`` (conformance.runner deals each worker the same cases in
+    the same order)."""
+    directory = xla_cache_directory()
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if directory is None or "tf_xla_persistent_cache_directory" in flags:
+        return None
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={directory}".strip()
+    return directory

@@ -2,7 +2,10 @@
 the `onnxruntime` and `openvino` adapters).
 
 Built with the ``onnx.helper`` API, pinned to ``OPSET`` / ``IR_VERSION`` so a
-runtime never sees a model newer than it knows. The graph is what tf2onnx-style
+runtime never sees a model newer than it knows. Every tensor is in the case's
+dtype (float16 and bfloat16 graphs hold float16/bfloat16 inputs, weights and
+outputs, as a converter's low-precision export does); a bfloat16 graph uses
+``BFLOAT16_OPSET``, the first opset in which Conv accepts bfloat16. The graph is what tf2onnx-style
 converters produce for a Keras layer, with every Keras rule made explicit:
 
 * channels_last data is transposed to NC... on entry and back on exit; the
@@ -47,21 +50,30 @@ from conv_conformance.conformance import Unsupported
 
 from . import _geometry
 
-__all__ = ["OPSET", "IR_VERSION", "Built", "build", "onnx_dtype"]
+__all__ = ["OPSET", "BFLOAT16_OPSET", "IR_VERSION", "Built", "build", "onnx_dtype", "opset"]
 
 #: opset 21 has every operator used here (Conv/ConvTranspose-11, Resize-19, Pad-21, Gelu-20, Mish-18)
 OPSET = 21
-#: IR 10 goes with opset 21 (onnx 1.16); ONNX Runtime >= 1.17 and OpenVINO 2024+ read it
+#: the first opset whose Conv, ConvTranspose and Elu/Selu/Softplus/HardSwish/Mish... admit bfloat16
+#: (ONNX 1.17 added it to them as version 22); a bfloat16 graph at opset 21 is an invalid model
+BFLOAT16_OPSET = 22
+#: IR 10 goes with opsets 21 and 22 (onnx 1.16/1.17); ONNX Runtime >= 1.17 and OpenVINO 2024+ read it
 IR_VERSION = 10
 
-_ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11}  # TensorProto.FLOAT / FLOAT16 / DOUBLE
+# TensorProto.FLOAT / FLOAT16 / DOUBLE / BFLOAT16
+_ONNX_DTYPES = {"float32": 1, "float16": 10, "float64": 11, "bfloat16": 16}
 
 
 def onnx_dtype(dtype: str) -> int:
-    """The TensorProto element type of a NumPy dtype name (float32, float16, float64)."""
+    """The TensorProto element type of a NumPy dtype name (float32, float16, float64, bfloat16)."""
     if dtype not in _ONNX_DTYPES:
         raise Unsupported(f"the ONNX graph is built for {', '.join(_ONNX_DTYPES)}; received dtype {dtype}")
     return _ONNX_DTYPES[dtype]
+
+
+def opset(dtype: str) -> int:
+    """The opset a graph of this dtype is built at: OPSET, or BFLOAT16_OPSET for bfloat16."""
+    return BFLOAT16_OPSET if dtype == "bfloat16" else OPSET
 
 
 @dataclass
@@ -261,7 +273,7 @@ def _activation(g: _Graph, name: str, y: str) -> str:
         return g.op("Softmax", [y], axis=-1)
     if name == "log_softmax":
         return g.op("LogSoftmax", [y], axis=-1)
-    raise Unsupported(f"no ONNX operator for Keras's activation {name!r} in opset {OPSET}")
+    raise Unsupported(f"no ONNX operator for Keras's activation {name!r} in opset {opset(g.dtype.name)}")
 
 
 # ------------------------------------------------------------------ build
@@ -298,6 +310,22 @@ def build(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray]) -> Bui
     graph = helper.make_graph(g.nodes, f"{nspec['class_name']}_layer",
                               [helper.make_tensor_value_info("x", elem, list(x_np.shape))],
                               [helper.make_tensor_value_info("y", elem, list(out_shape))], g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset(dtype))], ir_version=IR_VERSION,
                               producer_name="conv-conformance")
+    _check_types(g.nodes, dtype)
     return Built(model, tuple(x_np.shape), dtype, out_shape)
+
+
+def _check_types(nodes: list, dtype: str) -> None:
+    """Unsupported unless every node's operator admits `dtype` at the graph's opset (e.g. Shrink has no
+    bfloat16): a converter cannot emit such a node, and a runtime rejects the model."""
+    from onnx import defs
+
+    wanted = "tensor({})".format({"float32": "float", "float64": "double"}.get(dtype, dtype))
+    for node in nodes:
+        schema = defs.get_schema(node.op_type, opset(dtype), "")
+        admitted = set().union(*(c.allowed_type_strs for c in schema.type_constraints))
+        if admitted and wanted not in admitted:
+            float_types = sorted(t for t in admitted if "float" in t or "double" in t)
+            raise Unsupported(f"ONNX {node.op_type}-{schema.since_version} (opset {opset(dtype)}) does not admit "
+                              f"{dtype}; its floating types are {', '.join(float_types)}")

@@ -29,7 +29,8 @@ category a matching finding explains carries ``findings`` (the ids); a record a 
 condition covers that no longer fails is counted as "fixed?". A record that fails nowhere but is
 ``quality_warning`` (outside the strict low-precision class) carries the ids of the findings
 whose verdicts include ``quality_warning`` and explain those categories; such findings are never
-"fixed?" (whether one case's rounding leaves the strict class depends on its values). Known
+"fixed?" (whether one case's rounding leaves the strict class depends on its values), nor are
+findings whose ``values`` say what the case's values must also meet. Known
 findings are not waivers: they never change a verdict nor make a run conformant.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ STATUSES = ("open", "fixed in", "withdrawn")
 DOC_PAGE = "https://github.com/conv-conformance/conv-conformance/blob/main/docs/divergences.md"
 
 _ENTRY_KEYS = {"id", "section", "title", "framework", "adapters", "versions", "condition", "categories",
-               "verdicts", "cause", "status", "upstream", "reproducer", "doc"}
+               "verdicts", "cause", "status", "upstream", "reproducer", "doc", "values"}
 _OPS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "in": lambda a, b: a in b,
         "not_in": lambda a, b: a not in b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b,
         "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
@@ -123,6 +124,9 @@ class Finding:
     upstream: str | None
     reproducer: Mapping[str, Any] | None
     doc: Mapping[str, str] = field(default_factory=dict)
+    #: what the case's values must also meet, where the condition (over the spec, dtype and
+    #: environment) is necessary but not sufficient: such a finding is never reported "fixed?"
+    values: str | None = None
 
     @property
     def open(self) -> bool:
@@ -219,10 +223,13 @@ def _check(entry: Any, n: int, definitions: Mapping[str, Any]) -> Finding:
                              f"'withdrawn: <why>'. Received: {entry['status']!r}")
     if entry["condition"] is not None:
         _check_condition(entry["condition"], where, definitions)
+    if "values" in entry and not (isinstance(entry["values"], str) and entry["values"].strip()):
+        raise CatalogueError(f"{where}: `values` must be a sentence saying what the case's values must meet. "
+                             f"Received: {entry['values']!r}")
     return Finding(entry["id"], entry["section"], entry["title"], entry["framework"], tuple(entry["adapters"]),
                    dict(entry.get("versions") or {}), entry["condition"], tuple(entry["categories"]),
                    tuple(entry["verdicts"]), entry["cause"], entry["status"], entry.get("upstream"),
-                   entry.get("reproducer"), dict(entry.get("doc") or {}))
+                   entry.get("reproducer"), dict(entry.get("doc") or {}), entry.get("values"))
 
 
 def _check_condition(condition: Any, where: str, definitions: Mapping[str, Any]) -> None:
@@ -462,7 +469,8 @@ class Matcher:
         explaining = [f.id for f in covering
                       if any(c in f.categories and v in f.verdicts for c, v in failing.items())]
         stale = [f.id for f in covering
-                 if not {"note", "unsupported", "quality_warning"} & set(f.verdicts) and f.id not in explaining and not any(c in f.categories for c in failing)
+                 if not {"note", "unsupported", "quality_warning"} & set(f.verdicts) and f.values is None
+                 and f.id not in explaining and not any(c in f.categories for c in failing)
                  and any(record["verdicts"].get(c) == "pass" for c in f.categories)]
         return explaining, stale
 

@@ -6,6 +6,12 @@ result is checked here against oracle.tf_training, which calls or builds Keras a
 """
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -113,6 +119,50 @@ def test_draws_from_a_built_layer_equal_a_new_build(cls, config, shape, weight, 
                               keras_calls.initialize(spec, shape, 12, flavour="keras3")["bias"])
 
 
+def _pending_variables():
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables")
+    return None if pending is None else list(pending)
+
+
+@pytest.mark.parametrize("init", _INITIALIZERS[:3] + _INITIALIZERS[4:5], ids=lambda i: i["class_name"])
+@pytest.mark.parametrize("cls,config,shape,weight", _LAYOUTS, ids=lambda v: v if isinstance(v, str) else "")
+def test_draws_at_an_input_shape_never_called_equal_a_new_build(cls, config, shape, weight, init, monkeypatch):
+    # the statistical test's larger layers: more input channels, or (for a bias) more filters
+    prefix = reference.weight_arguments({"class_name": cls, "config": config})[weight]["initializer"]
+    wide = {**config, prefix: init, "bias_initializer": {"class_name": "RandomNormal", "config": {"seed": 5}}}
+    if "filters" in wide:
+        wide["filters"] = 4 * wide["filters"]
+    spec = {"class_name": cls, "config": wide}
+    big = (*shape[:-1], 3 * shape[-1])
+    expected = {seed: tf_training.initialize(spec, big, seed, flavour="keras3") for seed in (21, 22)}
+    before = _pending_variables()
+    monkeypatch.setattr(tf_training, "initialize", lambda *a, **k: pytest.fail("built a layer with values"))
+    for seed, built in expected.items():
+        drawn = keras_calls.initialize(spec, big, seed, flavour="keras3")
+        assert sorted(drawn) == sorted(built)
+        for name in built:
+            assert drawn[name].dtype == built[name].dtype and drawn[name].shape == built[name].shape
+            np.testing.assert_array_equal(drawn[name], built[name], err_msg=f"{name}, seed {seed}")
+    # the shapes come from a build in a StatelessScope; its variables are not left for Keras to
+    # initialize later
+    assert _pending_variables() == before
+
+
+def test_constraints_use_the_forward_layer_after_draws_at_another_shape(monkeypatch):
+    cls, config, shape = CASES[0]
+    spec, x, w = _arrays(cls, config, shape)
+    other = {k: 3 * v for k, v in w.items()}
+    expected = tf_training.constrain(spec, other, flavour="keras3")
+    keras_calls.forward(spec, x, w, flavour="keras3")
+    keras_calls.initialize(spec, (2, 6, 6, 30), 7, flavour="keras3")  # the statistical test's wider layer
+    monkeypatch.setattr(tf_training, "constrain", lambda *a, **k: pytest.fail("built a layer to constrain"))
+    got = keras_calls.constrain(spec, other, flavour="keras3")
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
 @pytest.mark.parametrize("cls,config,shape", CASES)
 def test_constraints_on_the_forward_layer_equal_a_new_build(cls, config, shape):
     spec, x, w = _arrays(cls, config, shape)
@@ -143,3 +193,47 @@ def test_penalties_are_read_at_low_precision(flavour, dtype):
     assert set(penalties) == {"kernel", "bias", "activity"}
     # summed in the dtype by Keras: within a few percent of the exact L1L2 penalty
     assert abs(penalties["kernel"] - exact) <= 0.05 * exact, (penalties["kernel"], exact)
+
+
+_XLA_CASE = """
+import json
+import numpy as np
+from conv_conformance.conformance.adapters import keras_calls
+from conv_conformance.conformance.adapters.keras import KerasAdapter
+a = KerasAdapter()
+# grouped: Keras compiles it with XLA on every call
+spec = {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": [2, 2], "groups": 2}}
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 5, 5, 4)).astype("float32")
+w = {"kernel": rng.standard_normal((2, 2, 2, 4)).astype("float32"), "bias": np.ones(4, "float32")}
+y = a.forward(spec, x, w)
+g = a.vjp(spec, x, w, np.ones_like(y))
+print(json.dumps({"dir": keras_calls.xla_cache_directory(), "y": y.tobytes().hex(),
+                  "g": g["kernel"].tobytes().hex()}))
+"""
+
+
+def _run_fresh(cache: str) -> dict:
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
+    env.update(PYTHONPATH=str(root), CONV_CONFORMANCE_XLA_CACHE=cache, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-c", _XLA_CASE], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_process_loads_the_xla_compilations_and_gets_the_same_bits(tmp_path):
+    cache = tmp_path / "xla"
+    first = _run_fresh(str(cache))
+    directory = Path(first["dir"])
+    assert directory.parent == cache  # a subdirectory per TensorFlow version, CPU and XLA flags
+    entries = sorted(p.name for p in directory.iterdir())
+    assert len(entries) >= 2, entries  # the forward and its gradient
+    second = _run_fresh(str(cache))
+    assert sorted(p.name for p in directory.iterdir()) == entries  # nothing compiled anew
+    assert (second["y"], second["g"]) == (first["y"], first["g"])
+
+
+def test_xla_cache_off_means_none(tmp_path):
+    assert _run_fresh("off")["dir"] is None

@@ -188,3 +188,21 @@ def test_closing_a_run_kills_a_fork_server_that_is_still_loading(few_cases, monk
     finally:
         pool.close()
     assert not _pid_alive(server)  # killed and reaped, not left to finish its minute
+
+
+def test_each_worker_takes_its_own_lane_of_cases_in_order_then_the_back_of_the_longest():
+    """Cases are dealt in turn into one lane per job, so a worker meets the same cases in the same
+    order in every run of them (what a framework keys by its process's history comes out the
+    same); a replacement continues its predecessor's lane, and an idle worker takes from the back
+    of the longest other lane."""
+    from conv_conformance.conformance.runner import _Lanes, _Slot
+
+    lanes = _Lanes(list(range(7)), 2)
+    a, b = _Slot(None, None), _Slot(None, None)
+    slots = [a, b]
+    assert [lanes.take(a, slots), lanes.take(b, slots), lanes.take(a, slots)] == [0, 1, 2]
+    slots.remove(a)  # a crashed: its replacement continues lane 0, after the case a held
+    c = _Slot(None, None)
+    slots.append(c)
+    assert [lanes.take(c, slots), lanes.take(c, slots), lanes.take(c, slots)] == [4, 6, 5]  # 5: b's last
+    assert [lanes.take(b, slots)] == [3] and not lanes
