@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""LP5: Keras 3's sparsemax (R6) inside the rigorous bound at float16/bfloat16 on the JAX backend.
+"""LP5: Keras 3's sparsemax (R6) inside the rigorous bound at float16/bfloat16 on the JAX and NumPy backends.
 
 Cause: R6's wrong sparsemax threshold; at float16 and bfloat16 the rigorous bound is wide enough to admit the wrong value in some cases, and the strict class is not
 Framework: keras; measured on keras >=3.15, jax >=0.10.
