@@ -2,15 +2,12 @@
 the same bits."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conformance.fresh_process import run_json
+
 pytestmark = pytest.mark.jax
 
 _CASE = """
@@ -31,11 +28,7 @@ print(json.dumps({"dir": _jax_cache.cache_directory(), "y": y.tobytes().hex(), "
 
 def _run(cache: str) -> dict:
     pytest.importorskip("jax")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CONV_CONFORMANCE_JAX_CACHE": cache}
-    done = subprocess.run([sys.executable, "-c", _CASE], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(_CASE, {**os.environ, "CONV_CONFORMANCE_JAX_CACHE": cache})
 
 
 def test_a_second_process_compiles_nothing_new_and_gets_the_same_bits(tmp_path):

@@ -6,14 +6,13 @@ result is checked here against oracle.tf_training, which calls or builds Keras a
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conformance.fresh_process import run_json
 
 pytest.importorskip("tensorflow")
 
@@ -214,13 +213,8 @@ print(json.dumps({"dir": keras_calls.xla_cache_directory(), "y": y.tobytes().hex
 
 
 def _run_fresh(cache: str) -> dict:
-    root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
-    env.update(PYTHONPATH=str(root), CONV_CONFORMANCE_XLA_CACHE=cache, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-c", _XLA_CASE], env=env, cwd=root, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(_XLA_CASE, {**env, "CONV_CONFORMANCE_XLA_CACHE": cache, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 def test_a_second_process_loads_the_xla_compilations_and_gets_the_same_bits(tmp_path):
