@@ -24,7 +24,8 @@ __all__ = ["detect", "cpu_info", "onednn_isa", "tensorflow_onednn", "torch_mkldn
 
 #: The CPU flags (as /proc/cpuinfo spells them) that select kernels in oneDNN, XNNPACK, Eigen and ATen.
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-             "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "avx_vnni", "asimd", "sve")
+             "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "avx_vnni",
+             "avx_ne_convert", "asimd", "sve")
 
 #: Environment variables that change which kernels run or how many threads they use.
 KNOBS = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY",

@@ -48,7 +48,7 @@ from .record import CaseResult, lost
 from .registry import AdapterInfo, describe, load_adapter, out_of_process
 from .scoring import ScoringOptions, evaluate
 
-__all__ = ["run", "Isolated", "WorkerStartError", "AdapterInfo"]
+__all__ = ["run", "start", "Workers", "Isolated", "WorkerStartError", "AdapterInfo"]
 
 _STARTUP_TIMEOUT = 300.0  # importing a framework can take a while on a loaded machine
 
@@ -327,12 +327,44 @@ class _Pool:
                 shutil.rmtree(directory, ignore_errors=True)
 
 
+Workers = _Pool  # worker processes started by start(), before their cases are known
+
+
+def _check_arguments(jobs: int, timeout: float, threads: int | None, memory_limit: int | None) -> None:
+    if jobs < 1:
+        raise ValueError(f"Argument `jobs` must be an integer >= 1. Received: jobs={jobs!r}")
+    if not timeout > 0:
+        raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"Argument `threads` must be an integer >= 1 or None. Received: threads={threads!r}")
+    if memory_limit is not None and memory_limit < 1:
+        raise ValueError(f"Argument `memory_limit` must be a number of bytes >= 1 or None. "
+                         f"Received: memory_limit={memory_limit!r}")
+
+
+def start(target: str, *, jobs: int = 1, timeout: float = 60.0, threads: int | None = 1,
+          memory_limit: int | None = None, capture: bool = True, preload: bool = True) -> Workers:
+    """Start ``jobs`` workers loading the adapter ``target`` now, for a :func:`run` given them
+    as ``workers`` once its cases are known: building a large case set then overlaps the
+    workers' imports. The arguments are :func:`run`'s. Whoever starts workers closes them
+    (``close()``) if no :func:`run` takes them; a run closes the workers it was given."""
+    _check_arguments(jobs, timeout, threads, memory_limit)
+    pool = _Pool(target, jobs, timeout, threads, memory_limit, capture, preload)
+    try:
+        for _ in range(pool.jobs):
+            pool.spawn()
+    except BaseException:
+        pool.close()
+        raise
+    return pool
+
+
 def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int = 1,
         timeout: float = 60.0, threads: int | None = 1, on_ready: Any = None,
         cases_per_worker: int | None = None, repeat: int = 0, memory_limit: int | None = None,
         capture: bool = True, arrays: Sequence[Any] | None = None,
         tolerance: str = DEFAULT_TOLERANCE, results: str | None = None,
-        preload: bool = True) -> Iterator[tuple[int, CaseResult]]:
+        preload: bool = True, workers: Workers | None = None) -> Iterator[tuple[int, CaseResult]]:
     """Score ``cases`` with the adapter ``target`` in ``jobs`` worker processes.
 
     ``memory_limit`` (bytes) caps each worker's address space once its adapter has loaded
@@ -351,29 +383,37 @@ def run(target: str, cases: Sequence[Any], dtype: str = "float32", *, jobs: int 
     ``tolerance`` is the mode of the allowed errors the workers derive (oracle.materialize).
     ``preload``: a worker that replaces another is forked from a server process that has loaded
     the adapter once (conformance._forkserver), where that is safe; False spawns every worker.
+    ``workers``: workers :func:`start` started for ``target`` with these ``jobs``, ``timeout``,
+    ``threads``, ``memory_limit``, ``capture`` and ``preload`` (a ValueError if any differs),
+    used instead of starting new ones.
     Yields ``(index into cases, CaseResult)`` in completion order. ``on_ready``
     is called once with the :class:`AdapterInfo` of the first worker that loads
     the adapter. Raises WorkerStartError if the adapter cannot be loaded. On
     exit (including KeyboardInterrupt or closing the generator) every worker
     is killed.
     """
-    if jobs < 1:
-        raise ValueError(f"Argument `jobs` must be an integer >= 1. Received: jobs={jobs!r}")
-    if not timeout > 0:
-        raise ValueError(f"Argument `timeout` must be a number > 0. Received: timeout={timeout!r}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"Argument `threads` must be an integer >= 1 or None. Received: threads={threads!r}")
-    if cases_per_worker is not None and cases_per_worker < 0:
-        raise ValueError("Argument `cases_per_worker` must be an integer >= 0 (0: never replace a worker) "
-                         f"or None. Received: cases_per_worker={cases_per_worker!r}")
-    if memory_limit is not None and memory_limit < 1:
-        raise ValueError(f"Argument `memory_limit` must be a number of bytes >= 1 or None. "
-                         f"Received: memory_limit={memory_limit!r}")
-    options = ScoringOptions(dtype, tolerance, repeat, results)  # results: see ScoringOptions
-    pool = _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture, preload)
+    try:
+        _check_arguments(jobs, timeout, threads, memory_limit)
+        if cases_per_worker is not None and cases_per_worker < 0:
+            raise ValueError("Argument `cases_per_worker` must be an integer >= 0 (0: never replace a worker) "
+                             f"or None. Received: cases_per_worker={cases_per_worker!r}")
+        options = ScoringOptions(dtype, tolerance, repeat, results)  # results: see ScoringOptions
+        if workers is not None:
+            given = (workers.target, workers.jobs, workers.timeout, workers.threads, workers.memory_limit,
+                     workers.logdir is not None, workers.preload or out_of_process(target))
+            wanted = (target, jobs, timeout, threads, memory_limit, capture, preload or out_of_process(target))
+            if given != wanted:
+                raise ValueError("Argument `workers`: they were started for (target, jobs, timeout, threads, "
+                                 f"memory_limit, capture, preload) = {given}, this run asks for {wanted}")
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
+    pool = workers or _Pool(target, min(jobs, max(len(cases), 1)), timeout, threads, memory_limit, capture,
+                            preload)
     pending = _Lanes(list(enumerate(cases)), pool.jobs)
     try:
-        for _ in range(pool.jobs):
+        for _ in range(pool.jobs if workers is None else 0):
             pool.spawn()
         remaining = len(cases)
         while remaining:

@@ -25,7 +25,7 @@ from conv_conformance.vocabulary import DEFAULT_TOLERANCE
 from .record import CaseResult
 from .registry import AdapterInfo, resolve
 from .report import ReportWriter, default_meta, suite_version, utc_now
-from .runner import Isolated, WorkerStartError, run
+from .runner import Isolated, WorkerStartError, Workers, run, start
 from .scoring import ScoringOptions, evaluate
 from .waivers import WaiverError, WaiverSet, load
 
@@ -88,6 +88,12 @@ class RunConfig:
     def options(self) -> ScoringOptions:
         """What the process that scores a case needs: dtype, tolerance mode, repeat, results directory."""
         return ScoringOptions(self.dtype, self.tolerance, self.repeat, self.results)
+
+    def start_workers(self) -> Workers:
+        """This configuration's workers, loading the adapter from now on (conformance.runner.start),
+        for :meth:`Session.run`: start them before building a large case set."""
+        return start(self.adapter, jobs=self.jobs, timeout=self.timeout, threads=self.threads,
+                     memory_limit=self.memory_limit, capture=self.capture)
 
 
 @dataclass
@@ -166,7 +172,7 @@ class Session:
     def run(self, writer: ReportWriter, *, skip: Collection[int] = (),
             on_ready: Callable[[AdapterInfo], None] | None = None,
             on_result: Callable[[CaseResult], None] | None = None,
-            stop: Callable[[], bool] | None = None) -> Outcome:
+            stop: Callable[[], bool] | None = None, workers: Workers | None = None) -> Outcome:
         """Score every case whose index is not in ``skip`` (cases a resumed run already recorded
         in ``writer``) in worker processes, streaming each record into ``writer``; return the
         summary of the report written.
@@ -175,6 +181,7 @@ class Session:
         arrives; ``stop`` is asked after each record and ends the run early (as an interrupted
         one) when it returns True. Ctrl-C ends the run as interrupted, keeping every record
         scored. An adapter that cannot be loaded raises UsageError and leaves no report.
+        ``workers``: the workers :meth:`RunConfig.start_workers` started (closed here in any case).
         """
         c = self.config
         skipped = set(skip)
@@ -188,8 +195,10 @@ class Session:
         results = run(c.adapter, [self.cases[i] for i in todo], c.dtype, jobs=c.jobs, timeout=c.timeout,
                       threads=c.threads, on_ready=ready, cases_per_worker=c.cases_per_worker, repeat=c.repeat,
                       memory_limit=c.memory_limit, capture=c.capture, tolerance=c.tolerance, results=c.results,
-                      arrays=None if self.arrays is None else [self.arrays[i] for i in todo]) \
+                      arrays=None if self.arrays is None else [self.arrays[i] for i in todo], workers=workers) \
             if todo else iter(())  # a resumed run with nothing left starts no worker
+        if not todo and workers is not None:
+            workers.close()
         interrupted = False
         try:
             for k, result in results:

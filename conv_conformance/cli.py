@@ -403,16 +403,27 @@ def _run(args: argparse.Namespace) -> int:
     layers = check_layers(args.layers)
     resolve(args.adapter)
     waivers = load_waivers(getattr(args, "waivers", None))
-    arrays, imported = None, None
-    if getattr(args, "cases", None):
-        cases, arrays, imported = _imported(args, layers)
-    else:
-        cases = _case_set(args.profile, layers)
     config = RunConfig(args.adapter, dtype=args.dtype, tolerance=args.tolerance or DEFAULT_TOLERANCE,
                        repeat=args.repeat, timeout=args.timeout, jobs=args.jobs, threads=args.threads_per_job,
                        cases_per_worker=args.cases_per_worker,
                        memory_limit=args.memory_limit * 2 ** 20 if args.memory_limit else None,
                        results=str(Path(args.out) / "results") if getattr(args, "keep_results", False) else None)
+    # A new run's workers import the adapter's frameworks while the case set is built here.
+    workers = config.start_workers() if previous is None else None
+    try:
+        return _run_with(args, config, layers, waivers, previous, workers)
+    finally:
+        if workers is not None:
+            workers.close()  # the run closed them already, unless it never started
+
+
+def _run_with(args: argparse.Namespace, config: RunConfig, layers: list[str] | None, waivers: Any,
+              previous: dict | None, workers: Any) -> int:
+    arrays, imported = None, None
+    if getattr(args, "cases", None):
+        cases, arrays, imported = _imported(args, layers)
+    else:
+        cases = _case_set(args.profile, layers)
     session = Session(config, cases, arrays=arrays, waivers=waivers)
     meta = session.meta(profile=args.profile, corpus_id=imported["corpus_id"] if imported else corpus_id(cases))
     if imported is not None:
@@ -450,7 +461,7 @@ def _run(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     try:
-        outcome = session.run(writer, skip=done.keys(), on_ready=ready, on_result=on_result)
+        outcome = session.run(writer, skip=done.keys(), on_ready=ready, on_result=on_result, workers=workers)
     finally:
         progress.close()
     summary, interrupted = outcome.summary, outcome.interrupted

@@ -173,8 +173,8 @@ def fans(shape: tuple[int, ...], input_axes: list[int] | None = None,
 
 def _phi(x: np.ndarray) -> np.ndarray:
     """Standard normal CDF, float64, elementwise (math.erf)."""
-    erf = np.frompyfunc(math.erf, 1, 1)
-    return 0.5 * (1.0 + np.asarray(erf(np.asarray(x, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64))
+    z = np.asarray(x, dtype=np.float64) / math.sqrt(2.0)
+    return 0.5 * (1.0 + np.fromiter(map(math.erf, z.ravel().tolist()), np.float64, count=z.size).reshape(z.shape))
 
 
 @dataclass(frozen=True)

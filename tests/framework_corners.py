@@ -94,22 +94,24 @@ def onednn_avx512(framework: str) -> bool:
                                  [1, 1, 1, 1], "float32", _env(framework))
 
 
-def tf_routes_bf16_to_onednn() -> bool:
-    """TensorFlow's own test of the CPU for sending bfloat16 ops to oneDNN (AVX512F or
-    AVX_NE_CONVERT in TF 2.21's IsDataTypeSupportedByOneDNNOnThisCPU). The catalogue's
-    ``onednn_bf16_missing`` reads the CPU flags a report records (``avx512f``) instead."""
+def tf_routes_to_onednn(dtype: str) -> bool:
+    """TensorFlow's own test of the CPU for sending ``dtype`` ops to oneDNN
+    (``IsDataTypeSupportedByOneDNNOnThisCPU`` in tensorflow/core/util/util.cc: bfloat16 with
+    AVX512F or AVX_NE_CONVERT; float16 with AVX512BW and AVX512_FP16 or AMX_FP16, or with
+    AVX_NE_CONVERT). The catalogue's definitions read the CPU flags a report records instead."""
     import tensorflow as tf
     from tensorflow.python.util import _pywrap_utils
 
-    return bool(_pywrap_utils.IsDataTypeSupportedByOneDNNOnThisCPU(tf.bfloat16.as_datatype_enum))
+    return bool(_pywrap_utils.IsDataTypeSupportedByOneDNNOnThisCPU(tf.as_dtype(dtype).as_datatype_enum))
 
 
-def onednn_bf16_missing() -> bool:
-    """Definition ``onednn_bf16_missing`` (O2): TensorFlow runs oneDNN, the CPU has AVX-512 (so TF
-    sends bfloat16 convolutions to oneDNN) and ONEDNN_MAX_CPU_ISA caps oneDNN below AVX-512, where
-    it has no bfloat16 convolution. An AVX2-only CPU does not meet it."""
-    return findings.load().holds("onednn_bf16_missing", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
-                                 [1, 1, 1, 1], "bfloat16", _env("tensorflow"))
+def onednn_low_precision_missing(dtype: str) -> bool:
+    """O2's condition at ``dtype``: TensorFlow runs oneDNN, the CPU's flags made TF send ``dtype``
+    convolutions to oneDNN (definitions ``onednn_bf16_missing``, ``onednn_f16_missing``) and
+    ONEDNN_MAX_CPU_ISA caps oneDNN below AVX-512, where it has no such convolution. An AVX2-only
+    CPU does not meet it."""
+    return findings.load().holds("O2", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
+                                 [1, 1, 1, 1], dtype, _env("tensorflow"), adapter="keras")
 
 
 def keras2_depthwise_accepts_a_kernel_longer_than_the_input(adapter: str, spec: dict, input_shape) -> bool:

@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conv_conformance import reference
-from conv_conformance.conformance import Unsupported
+from conv_conformance.conformance import Unsupported, environment, findings
 from conv_conformance.conformance.calls import cast
 from conv_conformance.conformance.compare import score
 from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
                                      keras2_depthwise_accepts_a_kernel_longer_than_the_input,
-                                     onednn_avx512, onednn_bf16_missing, onednn_one_channel_corner,
+                                     onednn_avx512, onednn_low_precision_missing, onednn_one_channel_corner,
                                      tf_depthwise_batch0_unwritten, tf_native_kernels,
                                      tf_onednn_batch0_returns_input)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
@@ -385,9 +385,9 @@ def test_versions_name_the_framework(name):
 @pytest.mark.parametrize("name", _params())
 def test_low_precision_dtypes(name, dtype, request):
     spec, shape = CASES["conv2d-same-stride-relu"]
-    if name in ("keras", "tf-keras") and dtype == "bfloat16" and onednn_bf16_missing():
+    if name in ("keras", "tf-keras") and onednn_low_precision_missing(dtype):
         request.applymarker(pytest.mark.xfail(
-            strict=True, reason="TF oneDNN below AVX-512 has no bfloat16 convolution: AbortedError (O2)"))
+            strict=True, reason=f"TF oneDNN below AVX-512 has no {dtype} convolution: AbortedError (O2)"))
     _check(name, spec, shape, dtype)
 
 
@@ -475,3 +475,23 @@ def test_float16_sigmoid_of_large_negative_inputs(name, request):
     assert np.all(reference.forward(spec, x.astype(np.float64), w)[0, :4, 0] > 6e-8)  # the premise: every
     result = forward_score(adapter(name), spec, x, w)  # true value is a float16 number, none rounds to 0
     assert result.passed, result.message
+
+
+@pytest.mark.torch
+@pytest.mark.kernels
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_catalogue_routes_low_precision_to_onednn_as_pytorch_does(dtype):
+    """PyTorch sends float16/bfloat16 convolutions to oneDNN by its own test of the CPU (ideep's
+    ``has_fp16_type_support`` / ``has_bf16_type_support``, which ONEDNN_MAX_CPU_ISA caps); the
+    catalogue's definition ``torch_onednn_low_precision`` (where LT1 and LT2 do not hold) reads
+    the flags and ISA a report records. They must agree here."""
+    torch = pytest.importorskip("torch")
+    from tests.framework_corners import _env
+
+    env = _env("torch")
+    routed = environment.torch_mkldnn() and (torch.ops.mkldnn._is_mkldnn_fp16_supported() if dtype == "float16"
+                                             else torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    in_catalogue = findings.load().holds("torch_onednn_low_precision", {"class_name": "Conv2D", "config": {
+        "filters": 1, "kernel_size": 1}}, [1, 1, 1, 1], dtype, env)
+    assert in_catalogue == bool(routed), (f"PyTorch sends {dtype} to oneDNN: {routed}; the catalogue says "
+                                          f"{in_catalogue} (CPU flags {env['cpu']['isa']}, oneDNN ISA {env['onednn_isa']})")

@@ -206,3 +206,31 @@ def test_each_worker_takes_its_own_lane_of_cases_in_order_then_the_back_of_the_l
     slots.append(c)
     assert [lanes.take(c, slots), lanes.take(c, slots), lanes.take(c, slots)] == [4, 6, 5]  # 5: b's last
     assert [lanes.take(b, slots)] == [3] and not lanes
+
+
+def test_workers_started_before_the_cases_score_them_as_a_run_started_with_them(few_cases):
+    """start() lets the workers import the adapter while the caller builds its case set; a run
+    given them uses them (no worker of its own: the pids are those start() began with) and
+    scores exactly as a run that started its own."""
+    from conv_conformance.conformance.runner import start
+
+    own = _by_id(f"{BROKEN}:WrongValues", few_cases, jobs=2)
+    workers = start(f"{BROKEN}:WrongValues", jobs=2)
+    pids = {slot.process.pid for slot in workers.slots}
+    assert len(pids) == 2 and all(_pid_alive(p) for p in pids)
+    given = _by_id(f"{BROKEN}:WrongValues", few_cases, jobs=2, workers=workers)
+    assert workers.spawned == 2 and not workers.slots, "the run started workers of its own, or left them"
+    assert not any(_pid_alive(p) for p in pids)
+    for case_id, r in own.items():
+        assert (r.verdicts, r.worst_ratio, r.message) == \
+               (given[case_id].verdicts, given[case_id].worst_ratio, given[case_id].message), case_id
+
+
+def test_workers_started_for_other_arguments_are_refused_and_closed(few_cases):
+    from conv_conformance.conformance.runner import start
+
+    workers = start("reference", jobs=1, timeout=30.0)
+    pids = {slot.process.pid for slot in workers.slots}
+    with pytest.raises(ValueError, match=r"Argument `workers`: they were started for .*'reference', 1, 30\.0"):
+        list(run("reference", few_cases, jobs=1, timeout=60.0, workers=workers))
+    assert not workers.slots and not any(_pid_alive(p) for p in pids)

@@ -14,6 +14,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from conv_conformance import reference  # noqa: E402
+from conv_conformance.conformance import findings  # noqa: E402
 from conv_conformance.oracle import cases, tf_layers, tolerance  # noqa: E402
 from tests.framework_corners import onednn_avx512, tf_native_kernels  # noqa: E402
 from tf_crosscheck_util import (assert_within, divergence, shape_divergence, tf_forward,  # noqa: E402
@@ -156,3 +157,25 @@ def test_channels_first_is_cross_checked_through_channels_last():
 def test_compute_output_shape_matches_reference(spec, shape):
     assert shape_divergence(spec) is not None
     assert tuple(tf_layers.compute_output_shape(spec, shape, dtype="float64")) == reference.output_shape(spec, shape)
+
+
+@pytest.mark.parametrize("dtype, definition", [("float16", "tf_onednn_f16"), ("bfloat16", "tf_onednn")])
+def test_the_catalogue_routes_low_precision_to_onednn_as_tensorflow_does(dtype, definition):
+    """Which low-precision convolutions TensorFlow sends to oneDNN is decided by TF's own test of
+    the CPU's flags; the catalogue's definitions read the flags a report records. They must agree
+    here, whatever the CPU (for bfloat16 the catalogue only needs oneDNN on: O2's definition adds
+    the AVX-512 flag where it matters)."""
+    from tests.framework_corners import _env, tf_routes_to_onednn
+
+    env = _env("tensorflow")
+    spec = {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}}
+    in_catalogue = findings.load().holds(definition, spec, [1, 1, 1, 1], dtype, env)
+    routed = env["tensorflow"]["onednn"] == "True" and tf_routes_to_onednn(dtype)
+    if dtype == "bfloat16":
+        in_catalogue = in_catalogue and findings.load().holds(
+            "onednn_bf16_missing", spec, [1, 1, 1, 1], dtype, env | {"onednn_isa": "avx2"})
+    assert in_catalogue == routed, (f"TF sends {dtype} to oneDNN: {routed}; the catalogue says {in_catalogue} "
+                                    f"(CPU flags {env['cpu']['isa']})")
+    x = tf.zeros((0, 3, 3, 1), dtype)
+    y = tf.nn.conv2d(x, tf.ones((2, 2, 1, 1), dtype), 1, "VALID")
+    assert tuple(y.shape) == ((0, 3, 3, 1) if routed else (0, 2, 2, 1)), "O3 shows exactly where oneDNN computes"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""O2: bfloat16 convolution aborts when oneDNN is capped below AVX-512.
+"""O2: bfloat16 and float16 convolutions abort when oneDNN is capped below AVX-512.
 
-Cause: TensorFlow routes bfloat16 to oneDNN from the CPU's flags; oneDNN has no bfloat16 convolution below AVX-512
+Cause: TensorFlow routes bfloat16 (and float16) to oneDNN from the CPU's flags; oneDNN capped below AVX-512 has no such convolution
 Framework: onednn; measured on tensorflow >=2.21.
 Exits 1 while the divergence is present, 0 once it is fixed (2 if the script itself fails).
 Needs only tensorflow and NumPy.
