@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 import time
-from multiprocessing import context, popen_forkserver, reduction, spawn, util
+from multiprocessing import context, popen_forkserver, process, reduction, spawn, util
 from multiprocessing import forkserver as _stdlib_forkserver
 from typing import Any
 from unittest import mock
@@ -43,6 +43,7 @@ _TARGET = "CONV_CONFORMANCE_PRELOAD_TARGET"
 _STATUS = "CONV_CONFORMANCE_PRELOAD_STATUS"
 _LOG = "CONV_CONFORMANCE_PRELOAD_LOG"
 _SYS_PATH = "CONV_CONFORMANCE_PRELOAD_SYS_PATH"
+_MAIN_PATH = "CONV_CONFORMANCE_PRELOAD_MAIN_PATH"
 
 
 def _threads() -> int:
@@ -59,6 +60,7 @@ def _preload() -> None:
         return
     log = os.environ.pop(_LOG, None)
     sys.path[:] = json.loads(os.environ.pop(_SYS_PATH, "[]")) or sys.path
+    main_path = os.environ.pop(_MAIN_PATH, None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's parent handles Ctrl-C and stops us
     if log is not None:  # what loading prints belongs to no case: keep it off the terminal
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -69,6 +71,15 @@ def _preload() -> None:
         # Each worker builds its own instance; this one imports what the adapter runs on: its
         # module, and the frameworks its versions() reports (most adapters import them lazily).
         # Not registry.describe: detecting the environment starts TensorFlow's thread pools.
+        if main_path is not None:
+            # The parent's main script, imported once here as a spawned worker imports it: a
+            # forked worker then finds it loaded instead of running it again (multiprocessing's
+            # own "__main__" preload no longer receives the path in Python 3.11).
+            process.current_process()._inheriting = True
+            try:
+                spawn.import_main_path(main_path)
+            finally:
+                del process.current_process()._inheriting
         adapter_versions(load_adapter(target))
         report: dict[str, Any] = {"threads": _threads()}
     except BaseException as exc:  # anything, SystemExit included: the server is then not used
@@ -134,6 +145,9 @@ class Server(_stdlib_forkserver.ForkServer):
     def start(self) -> None:
         """Launch the server with the current environment (the caller's thread limits)."""
         extra = {_TARGET: self.target, _STATUS: self.status, _SYS_PATH: json.dumps(sys.path)}
+        main_path = spawn.get_preparation_data("main").get("init_main_from_path")
+        if main_path is not None:
+            extra[_MAIN_PATH] = main_path
         if self.log is not None:
             extra[_LOG] = self.log
         self._started = time.monotonic()

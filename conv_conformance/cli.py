@@ -29,7 +29,6 @@ from conv_conformance.conformance import resume as resuming
 from conv_conformance.conformance.certify import (CertifyOptions, audit, certify, certify_from_run, outcome,
                                                   verification_report, verify)
 from conv_conformance.conformance.exec_protocol import ProtocolError
-from conv_conformance.conformance.explore import explore, reproducer
 from conv_conformance.conformance import offline
 from conv_conformance.conformance.levels import category_line, coverage_line
 from conv_conformance.conformance.registry import GROUP, AdapterError, list_adapters, resolve
@@ -618,6 +617,10 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
+    # Hypothesis (and what its plugins import) only for this command: every spawned worker of
+    # every other command imports this module again as its parent's main script.
+    from conv_conformance.conformance.explore import explore, reproducer
+
     check_layers(args.layers)
     try:
         findings = explore(args.adapter, max_examples=args.max_examples, layers=args.layers, dtype=args.dtype,
