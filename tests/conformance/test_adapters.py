@@ -469,6 +469,9 @@ def test_float16_sigmoid_of_large_negative_inputs(name, request):
 
     if name == "jax" and metadata.version("jaxlib").startswith("0.10.") and platform.machine() == "x86_64":
         request.applymarker(pytest.mark.xfail(strict=True, reason="J1: XLA CPU float16 logistic overflows"))
+    if name in ("keras", "tf-keras") and onednn_low_precision_missing("float16"):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="TF oneDNN below AVX-512 has no float16 convolution: AbortedError (O2)"))
     spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "sigmoid"}}
     x = np.array([[[-11.5], [-12.0], [-14.0], [-16.0], [-10.0], [1.0]]], np.float16)
     w = {"kernel": np.ones((1, 1, 1), np.float16), "bias": np.zeros(1, np.float16)}
