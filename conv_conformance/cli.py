@@ -333,8 +333,11 @@ def dispatch(args: argparse.Namespace) -> int:
     say) becomes one line on stderr and exit status 2; ``--debug`` shows the traceback instead."""
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        raise
+    except KeyboardInterrupt:  # one a command did not handle itself (run's scoring loop does)
+        if getattr(args, "debug", False):
+            raise
+        print(f"conv-conformance {getattr(args, 'command', '')}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns any error into one line
         if getattr(args, "debug", False):
             raise

@@ -165,6 +165,45 @@ def test_a_signal_during_worker_start_up_exits_130(tmp_path, started):
     assert report["interrupted"] is True and report["summary"]["cases"] == 0
 
 
+def test_an_interrupt_while_the_cases_are_built_exits_130_and_stops_the_started_workers(tmp_path, monkeypatch,
+                                                                                         capsys):
+    """A new run's workers start loading before the case set is built; Ctrl-C in between ends the
+    command with one line and status 130 (no traceback, no report: nothing was scored) and
+    leaves no worker behind."""
+    from conv_conformance import cli
+    from conv_conformance.conformance import runner
+
+    started = []
+    real_start = runner.start
+
+    def start(*args, **kwargs):
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    def interrupted(profile, layers):
+        assert started and len(started[0].slots) == 2, "the workers start before the cases are built"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "start", start)
+    monkeypatch.setattr("conv_conformance.conformance.session.start", start)
+    monkeypatch.setattr(cli, "_case_set", interrupted)
+    pids = []
+    real_close = runner.Workers.close
+
+    def close(self):
+        pids.extend(slot.process.pid for slot in self.slots)
+        real_close(self)
+
+    monkeypatch.setattr(runner.Workers, "close", close)
+    assert main(["run", "--adapter", "reference", "--jobs", "2", "--out", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err == "conv-conformance run: interrupted\n"
+    assert len(pids) == 2 and not started[0].slots
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
 def test_list_adapters(monkeypatch, capsys):
     monkeypatch.setattr(registry, "_entry_points",
                         lambda: {"reference": "conv_conformance.conformance.adapters.reference:ReferenceAdapter",
