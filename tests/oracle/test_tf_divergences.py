@@ -179,3 +179,35 @@ def test_the_catalogue_routes_low_precision_to_onednn_as_tensorflow_does(dtype, 
     x = tf.zeros((0, 3, 3, 1), dtype)
     y = tf.nn.conv2d(x, tf.ones((2, 2, 1, 1), dtype), 1, "VALID")
     assert tuple(y.shape) == ((0, 3, 3, 1) if routed else (0, 2, 2, 1)), "O3 shows exactly where oneDNN computes"
+
+
+# TensorFlow's native kernels raise or compute wrong values on these; where the CPU's flags make TF
+# send float16 to oneDNN (tf_onednn_f16), float16 takes oneDNN's kernels and is right.
+_FLOAT16_ROUTED = [
+    ("K1", {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3, "data_format": "channels_first"}},
+     (1, 2, 5, 5)),
+    ("K4", {"class_name": "Conv2DTranspose", "config": {"filters": 2, "kernel_size": 2, "dilation_rate": 2}},
+     (1, 5, 5, 2)),
+    ("K5", {"class_name": "Conv2DTranspose", "config": {"filters": 2, "kernel_size": 3,
+                                                        "data_format": "channels_first"}}, (1, 2, 5, 5)),
+    ("K7", {"class_name": "DepthwiseConv2D", "config": {"kernel_size": 2, "strides": [1, 2]}}, (1, 5, 6, 2)),
+    ("K14", {"class_name": "Conv3D", "config": {"filters": 2, "kernel_size": 1, "strides": 3, "padding": "same",
+                                                "use_bias": False}}, (1, 3, 3, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("ident, spec, shape", _FLOAT16_ROUTED, ids=[d[0] for d in _FLOAT16_ROUTED])
+def test_float16_divergences_of_the_native_kernels_follow_the_kernels_tensorflow_picks(ident, spec, shape,
+                                                                                        request):
+    from tests.framework_corners import _env, onednn_low_precision_missing
+
+    spec = reference.normalize(spec)
+    if findings.load().holds(ident, spec, list(shape), "float16", _env("tensorflow"), adapter="keras"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{ident}: float16 on TF's native kernels"))
+    elif onednn_low_precision_missing("float16"):
+        request.applymarker(pytest.mark.xfail(strict=True, raises=tf.errors.AbortedError,
+                                              reason="O2: oneDNN capped below AVX-512 has no float16 convolution"))
+    x, w, g = _arrays(spec, shape, "float16")
+    allowed, _ = tolerance.allowed_errors(spec, x, w, g, "float16")
+    actual = tf_layers.forward(spec, x.astype("float16"), {k: v.astype("float16") for k, v in w.items()})
+    assert_within(actual, reference.forward(spec, x, w), allowed, ident)
