@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import pytest
+
 from conv_conformance import reference
 from conv_conformance.conformance import environment, findings
 
 
-def _env(*frameworks: str) -> dict[str, Any]:
+def environment_record(*frameworks: str) -> dict[str, Any]:
     """The environment fields the catalogue's conditions read, for the frameworks named (each
     imported first: its state is its own, read after import)."""
     env: dict[str, Any] = {"cpu": environment.cpu_info()}
@@ -33,6 +35,15 @@ def _env(*frameworks: str) -> dict[str, Any]:
 
 def _holds(name: str, spec: dict, input_shape: Sequence[int], dtype: str = "float32", env: dict | None = None) -> bool:
     return findings.load().holds(name, spec, list(input_shape), dtype, env or {})
+
+
+_ANY_CONV = ({"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}}, [1, 1, 1, 1])
+
+
+def definition_holds(name: str, dtype: str, env: dict) -> bool:
+    """A catalogue condition that reads only the dtype and the environment (which kernels run),
+    evaluated for any convolution."""
+    return _holds(name, *_ANY_CONV, dtype, env)
 
 
 def onednn_one_channel_corner(spec: dict, input_shape, gradient: bool = False) -> bool:
@@ -62,7 +73,7 @@ def conv3d_transpose_input_gradient_corner(spec: dict) -> bool:
 def tf_onednn() -> bool:
     """TensorFlow runs its oneDNN kernels in this process (on by default where the CPU has
     AVX-512 VNNI/BF16 or AMX; TF_ENABLE_ONEDNN_OPTS overrides)."""
-    return _env("tensorflow")["tensorflow"]["onednn"] == "True"
+    return environment_record("tensorflow")["tensorflow"]["onednn"] == "True"
 
 
 def tf_native_kernels(dtype: str) -> bool:
@@ -70,13 +81,13 @@ def tf_native_kernels(dtype: str) -> bool:
     (float64 and float16 always, float32 and bfloat16 when oneDNN is off): NHWC only, equal depthwise strides only, no
     dilated transposed convolution (K1, K4, K5, K7, T1, T7)."""
     return findings.load().holds("tf_native_kernels", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
-                                 [1, 1, 1, 1], dtype, _env("tensorflow"))
+                                 [1, 1, 1, 1], dtype, environment_record("tensorflow"))
 
 
 def tf_depthwise_batch0_unwritten(spec: dict, input_shape, dtype: str) -> bool:
     """K17: TensorFlow's native DepthwiseConv2dNativeBackpropFilter (Keras DepthwiseConv1D/2D,
     SeparableConv1D/2D) on a batch of 0 leaves the depthwise kernel gradient unwritten."""
-    return _holds("K17", spec, input_shape, dtype, _env("tensorflow"))
+    return _holds("K17", spec, input_shape, dtype, environment_record("tensorflow"))
 
 
 def tf_onednn_batch0_returns_input(spec: dict, input_shape, dtype: str, *, gradient: bool = False) -> bool:
@@ -84,14 +95,13 @@ def tf_onednn_batch0_returns_input(spec: dict, input_shape, dtype: str, *, gradi
     input. The transposed convolutions meet it through their input gradient only, so they count
     with ``gradient``."""
     family = reference.LAYERS[reference.normalize(spec)["class_name"]].family
-    return (gradient or family != "conv_transpose") and _holds("O3", spec, input_shape, dtype, _env("tensorflow"))
+    return (gradient or family != "conv_transpose") and _holds("O3", spec, input_shape, dtype, environment_record("tensorflow"))
 
 
 def onednn_avx512(framework: str) -> bool:
     """Definition ``onednn_avx512`` for one framework: its oneDNN kernels run and dispatch to
     AVX-512 (the CPU has it and ONEDNN_MAX_CPU_ISA does not cap it): where O1 returns unwritten memory."""
-    return findings.load().holds("onednn_avx512", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
-                                 [1, 1, 1, 1], "float32", _env(framework))
+    return definition_holds("onednn_avx512", "float32", environment_record(framework))
 
 
 def tf_routes_to_onednn(dtype: str) -> bool:
@@ -110,8 +120,15 @@ def onednn_low_precision_missing(dtype: str) -> bool:
     convolutions to oneDNN (definitions ``onednn_bf16_missing``, ``onednn_f16_missing``) and
     ONEDNN_MAX_CPU_ISA caps oneDNN below AVX-512, where it has no such convolution. An AVX2-only
     CPU does not meet it."""
-    return findings.load().holds("O2", {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
-                                 [1, 1, 1, 1], dtype, _env("tensorflow"), adapter="keras")
+    return definition_holds("O2", dtype, environment_record("tensorflow"))
+
+
+def xfail_where_onednn_lacks(request: Any, dtype: str, **kwargs: Any) -> None:
+    """Mark the calling test a strict xfail where O2 holds at ``dtype`` (TensorFlow's oneDNN,
+    capped below AVX-512, aborts the convolution); ``kwargs`` go to ``pytest.mark.xfail``."""
+    if onednn_low_precision_missing(dtype):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason=f"TF oneDNN below AVX-512 has no {dtype} convolution: AbortedError (O2)", **kwargs))
 
 
 def keras2_depthwise_accepts_a_kernel_longer_than_the_input(adapter: str, spec: dict, input_shape) -> bool:

@@ -19,16 +19,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conv_conformance import reference
-from conv_conformance.conformance import Unsupported, environment, findings
+from conv_conformance.conformance import Unsupported, environment
 from conv_conformance.conformance.calls import cast
 from conv_conformance.conformance.compare import score
 from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
 from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
                                      keras2_depthwise_accepts_a_kernel_longer_than_the_input,
-                                     onednn_avx512, onednn_low_precision_missing, onednn_one_channel_corner,
+                                     onednn_avx512, onednn_one_channel_corner,
                                      tf_depthwise_batch0_unwritten, tf_native_kernels,
-                                     tf_onednn_batch0_returns_input)
+                                     tf_onednn_batch0_returns_input, xfail_where_onednn_lacks)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -385,9 +385,8 @@ def test_versions_name_the_framework(name):
 @pytest.mark.parametrize("name", _params())
 def test_low_precision_dtypes(name, dtype, request):
     spec, shape = CASES["conv2d-same-stride-relu"]
-    if name in ("keras", "tf-keras") and onednn_low_precision_missing(dtype):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"TF oneDNN below AVX-512 has no {dtype} convolution: AbortedError (O2)"))
+    if name in ("keras", "tf-keras"):
+        xfail_where_onednn_lacks(request, dtype)
     _check(name, spec, shape, dtype)
 
 
@@ -469,9 +468,8 @@ def test_float16_sigmoid_of_large_negative_inputs(name, request):
 
     if name == "jax" and metadata.version("jaxlib").startswith("0.10.") and platform.machine() == "x86_64":
         request.applymarker(pytest.mark.xfail(strict=True, reason="J1: XLA CPU float16 logistic overflows"))
-    if name in ("keras", "tf-keras") and onednn_low_precision_missing("float16"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="TF oneDNN below AVX-512 has no float16 convolution: AbortedError (O2)"))
+    if name in ("keras", "tf-keras"):
+        xfail_where_onednn_lacks(request, "float16")
     spec = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1, "activation": "sigmoid"}}
     x = np.array([[[-11.5], [-12.0], [-14.0], [-16.0], [-10.0], [1.0]]], np.float16)
     w = {"kernel": np.ones((1, 1, 1), np.float16), "bias": np.zeros(1, np.float16)}
@@ -489,12 +487,11 @@ def test_the_catalogue_routes_low_precision_to_onednn_as_pytorch_does(dtype):
     catalogue's definition ``torch_onednn_low_precision`` (where LT1 and LT2 do not hold) reads
     the flags and ISA a report records. They must agree here."""
     torch = pytest.importorskip("torch")
-    from tests.framework_corners import _env
+    from tests.framework_corners import definition_holds, environment_record
 
-    env = _env("torch")
+    env = environment_record("torch")
     routed = environment.torch_mkldnn() and (torch.ops.mkldnn._is_mkldnn_fp16_supported() if dtype == "float16"
                                              else torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    in_catalogue = findings.load().holds("torch_onednn_low_precision", {"class_name": "Conv2D", "config": {
-        "filters": 1, "kernel_size": 1}}, [1, 1, 1, 1], dtype, env)
+    in_catalogue = definition_holds("torch_onednn_low_precision", dtype, env)
     assert in_catalogue == bool(routed), (f"PyTorch sends {dtype} to oneDNN: {routed}; the catalogue says "
                                           f"{in_catalogue} (CPU flags {env['cpu']['isa']}, oneDNN ISA {env['onednn_isa']})")

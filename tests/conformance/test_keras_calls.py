@@ -181,11 +181,9 @@ def test_constraints_on_the_forward_layer_equal_a_new_build(cls, config, shape):
 def test_penalties_are_read_at_low_precision(flavour, dtype, request):
     import ml_dtypes
 
-    from tests.framework_corners import onednn_low_precision_missing
+    from tests.framework_corners import xfail_where_onednn_lacks
 
-    if onednn_low_precision_missing(dtype):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"TF oneDNN below AVX-512 has no {dtype} convolution: AbortedError (O2)"))
+    xfail_where_onednn_lacks(request, dtype)
 
     spec, x, weights = _arrays(*CASES[0])
     np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16

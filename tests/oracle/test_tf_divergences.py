@@ -165,15 +165,13 @@ def test_the_catalogue_routes_low_precision_to_onednn_as_tensorflow_does(dtype, 
     the CPU's flags; the catalogue's definitions read the flags a report records. They must agree
     here, whatever the CPU (for bfloat16 the catalogue only needs oneDNN on: O2's definition adds
     the AVX-512 flag where it matters)."""
-    from tests.framework_corners import _env, tf_routes_to_onednn
+    from tests.framework_corners import definition_holds, environment_record, tf_routes_to_onednn
 
-    env = _env("tensorflow")
-    spec = {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}}
-    in_catalogue = findings.load().holds(definition, spec, [1, 1, 1, 1], dtype, env)
+    env = environment_record("tensorflow")
+    in_catalogue = definition_holds(definition, dtype, env)
     routed = env["tensorflow"]["onednn"] == "True" and tf_routes_to_onednn(dtype)
     if dtype == "bfloat16":
-        in_catalogue = in_catalogue and findings.load().holds(
-            "onednn_bf16_missing", spec, [1, 1, 1, 1], dtype, env | {"onednn_isa": "avx2"})
+        in_catalogue = in_catalogue and definition_holds("onednn_bf16_missing", dtype, env | {"onednn_isa": "avx2"})
     assert in_catalogue == routed, (f"TF sends {dtype} to oneDNN: {routed}; the catalogue says {in_catalogue} "
                                     f"(CPU flags {env['cpu']['isa']})")
     x = tf.zeros((0, 3, 3, 1), dtype)
@@ -199,15 +197,15 @@ _FLOAT16_ROUTED = [
 @pytest.mark.parametrize("ident, spec, shape", _FLOAT16_ROUTED, ids=[d[0] for d in _FLOAT16_ROUTED])
 def test_float16_divergences_of_the_native_kernels_follow_the_kernels_tensorflow_picks(ident, spec, shape,
                                                                                         request):
-    from tests.framework_corners import _env, onednn_low_precision_missing
+    from tests.framework_corners import environment_record, xfail_where_onednn_lacks
 
     spec = reference.normalize(spec)
-    if findings.load().holds(ident, spec, list(shape), "float16", _env("tensorflow"), adapter="keras"):
+    if findings.load().holds(ident, spec, list(shape), "float16", environment_record("tensorflow"), adapter="keras"):
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"{ident}: float16 on TF's native kernels"))
-    elif onednn_low_precision_missing("float16"):
-        request.applymarker(pytest.mark.xfail(strict=True, raises=tf.errors.AbortedError,
-                                              reason="O2: oneDNN capped below AVX-512 has no float16 convolution"))
+    else:
+        xfail_where_onednn_lacks(request, "float16", raises=tf.errors.AbortedError)
     x, w, g = _arrays(spec, shape, "float16")
     allowed, _ = tolerance.allowed_errors(spec, x, w, g, "float16")
     actual = tf_layers.forward(spec, x.astype("float16"), {k: v.astype("float16") for k, v in w.items()})
     assert_within(actual, reference.forward(spec, x, w), allowed, ident)
+

@@ -57,11 +57,9 @@ def test_cached_layers_take_the_new_weights():
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_output_keeps_the_input_dtype(dtype, request):
-    from tests.framework_corners import onednn_low_precision_missing
+    from tests.framework_corners import xfail_where_onednn_lacks
 
-    if onednn_low_precision_missing(dtype):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason=f"TF oneDNN below AVX-512 has no {dtype} convolution: AbortedError (O2)"))
+    xfail_where_onednn_lacks(request, dtype)
     spec = reference.normalize({"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1}})
     y = tf_layers.forward(spec, np.ones((1, 2, 1), dtype), {"kernel": np.ones((1, 1, 1), dtype),
                                                             "bias": np.zeros(1, dtype)})
