@@ -98,6 +98,13 @@ def tf_onednn_batch0_returns_input(spec: dict, input_shape, dtype: str, *, gradi
     return (gradient or family != "conv_transpose") and _holds("O3", spec, input_shape, dtype, environment_record("tensorflow"))
 
 
+def tf_strided_1x1_kernel_gradient_unstable(spec: dict, input_shape, dtype: str) -> bool:
+    """O4: TensorFlow's oneDNN below AVX-512, float32, 1x1 kernel, Conv2D with the last stride
+    larger than the first or Conv2DTranspose with a stride above 1: the kernel gradient is wrong
+    on some calls."""
+    return _holds("O4", spec, input_shape, dtype, environment_record("tensorflow"))
+
+
 def onednn_avx512(framework: str) -> bool:
     """Definition ``onednn_avx512`` for one framework: its oneDNN kernels run and dispatch to
     AVX-512 (the CPU has it and ONEDNN_MAX_CPU_ISA does not cap it): where O1 returns unwritten memory."""

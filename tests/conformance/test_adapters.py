@@ -28,7 +28,8 @@ from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_tr
                                      keras2_depthwise_accepts_a_kernel_longer_than_the_input,
                                      onednn_avx512, onednn_one_channel_corner,
                                      tf_depthwise_batch0_unwritten, tf_native_kernels,
-                                     tf_onednn_batch0_returns_input, xfail_where_onednn_lacks)
+                                     tf_onednn_batch0_returns_input, tf_strided_1x1_kernel_gradient_unstable,
+                                     xfail_where_onednn_lacks)
 from tests.reference.strategies import SMOOTH_ACTIVATIONS, layer_specs
 
 # adapter name -> (module that must import, "module:Class", pytest mark)
@@ -143,13 +144,16 @@ def nondeterministic(name: str, spec: dict, shape: tuple, dtype: str, gradient: 
     (TensorFlow with oneDNN on, PyTorch's mkldnn) with one input channel, a last stride larger
     than another and an output extent of 1 along the last axis returns memory it never wrote;
     ``gradient``: also a transposed convolution's input gradient. Not seen with oneDNN off or
-    capped at AVX2.
+    capped at AVX2. With ``gradient``, also O4: TensorFlow's oneDNN below AVX-512, kernel gradient
+    of a strided 1x1 float32 Conv2D (last stride larger than the first) or Conv2DTranspose.
     """
     framework = {"keras": "tensorflow", "tf-keras": "tensorflow", "torch": "torch"}.get(name)
     if framework and dtype == "float32" and onednn_one_channel_corner(spec, shape, gradient) \
             and onednn_avx512(framework):
         return (f"oneDNN (AVX-512) float32 convolution with one input channel, a last stride larger than "
                 f"another and output extent 1 on the last axis returns unwritten memory ({framework})")
+    if framework == "tensorflow" and gradient and tf_strided_1x1_kernel_gradient_unstable(spec, shape, dtype):
+        return "oneDNN below AVX-512: kernel gradient of a 1x1 Conv2D with strides[0] < strides[1] (O4)"
     return None
 
 

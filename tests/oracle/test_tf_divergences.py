@@ -209,3 +209,28 @@ def test_float16_divergences_of_the_native_kernels_follow_the_kernels_tensorflow
     actual = tf_layers.forward(spec, x.astype("float16"), {k: v.astype("float16") for k, v in w.items()})
     assert_within(actual, reference.forward(spec, x, w), allowed, ident)
 
+
+@pytest.mark.parametrize("layer", ["Conv2D", "Conv2DTranspose"])
+@pytest.mark.parametrize("strides", [(1, 2), (2, 1)])
+def test_strided_1x1_kernel_gradient_below_avx512_is_sometimes_wrong(layer, strides):
+    """O4: where TensorFlow's oneDNN runs below AVX-512, the kernel gradient of a float32 1x1
+    Conv2D with strides (1, 2), or Conv2DTranspose with a stride above 1, is wrong on some calls
+    (1 to 8 of 8 when measured), so this pins "wrong in one of 12 calls"; Conv2D with strides
+    (2, 1), and every case where the condition does not hold, must be right on every call."""
+    from tests.framework_corners import tf_strided_1x1_kernel_gradient_unstable
+
+    spec = reference.normalize({"class_name": layer, "config": {"filters": 1, "kernel_size": 1,
+                                                                   "strides": list(strides), "use_bias": False}})
+    shape = (2, 5, 8, 1)
+    x, w, g = _arrays(spec, shape, "float32")
+    allowed, allowed_g = tolerance.allowed_errors(spec, x, w, g, "float32")
+    expected = reference.vjp(spec, x, w, g)["kernel"]
+    wrong = []
+    for _ in range(12):
+        got = tf_layers.vjp(spec, x.astype("float32"), {k: v.astype("float32") for k, v in w.items()},
+                            g.astype("float32"))["kernel"]
+        wrong.append(bool(np.any(np.abs(np.asarray(got, np.float64) - expected) > allowed_g["kernel"])))
+    if tf_strided_1x1_kernel_gradient_unstable(spec, shape, "float32"):
+        assert any(wrong), "O4 did not show in 12 calls (fixed?)"
+    else:
+        assert not any(wrong), f"kernel gradient wrong in {sum(wrong)} of 12 calls outside O4's condition"
