@@ -4,15 +4,18 @@ The harness asks for the forward, the VJP, the penalties and their gradient of
 the same spec, inputs and weights, in that order. Each of them is "what Keras
 computes for one call of the layer", so one call serves them all:
 
-* :func:`forward` calls the layer on a persistent ``tf.GradientTape`` and reads
-  ``layer.losses`` inside it (the activity penalty of that call, then each
-  weight's penalty, as Keras lists them);
+* :func:`forward` calls the layer on a ``tf.GradientTape`` and reads
+  ``layer.losses`` (the activity penalty of that call, then each weight's
+  penalty, as Keras lists them) on a second one, or on the same persistent
+  tape when an activity penalty makes the penalties depend on the call;
 * :func:`vjp`, :func:`regularization` and :func:`regularization_vjp` of the
   very same spec, inputs and weights (checked by a digest of their bytes) take
-  their values from that call, each once; called again, or for other
-  arguments, they make a call of their own. ``forward`` always calls the layer,
-  so repeated forwards (the nondeterminism recheck, ``--repeat``) stay
-  independent calls.
+  their values from that call, each once; called again, they take the forward
+  calls before it on the same arguments (the nondeterminism recheck calls a
+  failing forward and then its VJP again), each once, and then, or for other
+  arguments, make a call of their own. ``forward`` always calls the layer, so
+  repeated forwards (the recheck, ``--repeat``) stay independent calls, and so
+  do the VJPs that take them.
 
 What is saved is a layer call per penalty request, and for the layers Keras
 compiles with XLA on every call (grouped and 3-D channels_first convolutions),
@@ -51,39 +54,64 @@ __all__ = ["forward", "vjp", "regularization", "regularization_vjp", "initialize
            "XLA_CACHE_ENV", "xla_cache_directory", "enable_xla_cache"]
 
 _USES = ("vjp", "regularization", "regularization_vjp")
-# The last forward call: its tape, output, losses, and which of _USES have not taken it yet.
-_last: dict[str, Any] = {}
+# The forward calls since the last one on other arguments (a failing forward is called again
+# to tell a nondeterministic result from a wrong one, and its VJP then too: each VJP takes its own
+# call), at most _KEPT of them: each with its tapes, output, losses, and the _USES not taken yet.
+_calls: list[dict[str, Any]] = []
+_KEPT = 4
+
+
+def _losses(tf: Any, layer: Any, x: Any) -> tuple[list | None, Any]:
+    """``layer.losses`` (Keras computes the weights' penalties when they are read) and their sum."""
+    try:
+        losses = list(layer.losses)
+        return losses, (tf.add_n([tf.cast(v, x.dtype) for v in losses]) if losses else None)
+    except Exception:  # noqa: BLE001 - the penalty requests make their own call and raise it there
+        return None, None
 
 
 def _record(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict[str, Any]:
-    """One Keras call of the layer on a persistent tape, with ``layer.losses`` read inside it."""
+    """One Keras call of the layer on a gradient tape, with ``layer.losses`` read after it.
+
+    The VJP and the penalties' gradient each take one gradient. Without an activity regularizer
+    the penalties do not involve the call, so the call is recorded on a tape of its own, not
+    persistent, and the penalties on a second one: with one such tape watching, TensorFlow builds
+    only the first-order gradient of each ``tf.function`` Keras calls (as for a user's
+    ``tf.GradientTape()``, and oracle.tf_layers), about 40 ms less per XLA-compiled call here.
+    An activity penalty is computed inside the call, so both gradients need the call's tape,
+    which is then persistent.
+    """
     tf, layer, named, x = tf_layers._prepare(spec, inputs, weights, flavour)
     if flavour == "keras3":
         _keep(spec, tuple(x.shape), x.dtype.name, layer)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        y = layer(x)
-        try:
-            losses = list(layer.losses)
-            total = tf.add_n([tf.cast(v, x.dtype) for v in losses]) if losses else None
-        except Exception:  # noqa: BLE001 - the penalty requests make their own call and raise it there
-            losses = total = None
-    return {"tf": tf, "tape": tape, "y": y, "losses": losses, "total": total,
+    if spec.get("config", {}).get("activity_regularizer") is not None:
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = layer(x)
+            losses, total = _losses(tf, layer, x)
+        penalty_tape = tape
+    else:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        with tf.GradientTape() as penalty_tape:
+            losses, total = _losses(tf, layer, x)
+    return {"tf": tf, "tape": tape, "penalty_tape": penalty_tape, "y": y, "losses": losses, "total": total,
             "sources": [x] + [v for _, v in named], "names": ["inputs"] + [n for n, _ in named]}
 
 
 def _take(use: str, spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict[str, Any] | None:
-    """The last forward call if it was made on these arguments and `use` has not taken it yet."""
-    if use not in _last.get("unused", ()):
+    """The latest forward call made on these arguments that `use` has not taken yet."""
+    waiting = [call for call in reversed(_calls) if use in call["unused"]]
+    if not waiting or waiting[0]["key"] != tf_layers._fingerprint(spec, inputs, weights, flavour):
         return None
-    if _last["key"] != tf_layers._fingerprint(spec, inputs, weights, flavour):
-        return None
-    _last["unused"].discard(use)
-    return _last
+    waiting[0]["unused"].discard(use)
+    return waiting[0]
 
 
-def _gradients(call: dict[str, Any], target: Any, inputs: np.ndarray, **kwargs: Any) -> dict[str, np.ndarray]:
-    grads = call["tape"].gradient(target, call["sources"], **kwargs) if target is not None \
+def _gradients(call: dict[str, Any], tape: str, target: Any, inputs: np.ndarray,
+               **kwargs: Any) -> dict[str, np.ndarray]:
+    grads = call[tape].gradient(target, call["sources"], **kwargs) if target is not None \
         else [None] * len(call["sources"])
     dtype = np.asarray(inputs).dtype
     return {name: np.zeros(tuple(source.shape), dtype) if grad is None else np.asarray(grad)
@@ -92,9 +120,12 @@ def _gradients(call: dict[str, Any], target: Any, inputs: np.ndarray, **kwargs: 
 
 def forward(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], *, flavour: str) -> np.ndarray:
     """The layer's output (a new Keras call every time), kept for the requests that follow."""
-    _last.clear()
     call = _record(spec, inputs, weights, flavour)
-    _last.update(call, key=tf_layers._fingerprint(spec, inputs, weights, flavour), unused=set(_USES))
+    call.update(key=tf_layers._fingerprint(spec, inputs, weights, flavour), unused=set(_USES))
+    if _calls and _calls[0]["key"] != call["key"]:
+        _calls.clear()
+    _calls.append(call)
+    del _calls[:-_KEPT]
     return np.asarray(call["y"])
 
 
@@ -103,7 +134,7 @@ def vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.ndarray], output_g
     """Gradient of sum(output * output_grad) w.r.t. "inputs" and every weight, by name."""
     call = _take("vjp", spec, inputs, weights, flavour) or _record(spec, inputs, weights, flavour)
     g = call["tf"].constant(np.asarray(output_grad), dtype=call["y"].dtype)
-    return _gradients(call, call["y"], inputs, output_gradients=g)
+    return _gradients(call, "tape", call["y"], inputs, output_gradients=g)
 
 
 def _named_losses(call: dict[str, Any], spec: dict) -> dict[str, Any]:
@@ -129,7 +160,7 @@ def regularization_vjp(spec: dict, inputs: np.ndarray, weights: dict[str, np.nda
     if call is None or call["losses"] is None:
         return tf_training.regularization_vjp(spec, inputs, weights, flavour=flavour)
     _named_losses(call, spec)
-    return _gradients(call, call["total"], inputs)
+    return _gradients(call, "penalty_tape", call["total"], inputs)
 
 
 # ------------------------------------------------------------------ built layers

@@ -18,7 +18,7 @@ pytest.importorskip("tensorflow")
 
 from conv_conformance import reference  # noqa: E402
 from conv_conformance.conformance.adapters import keras_calls  # noqa: E402
-from conv_conformance.oracle import tf_training  # noqa: E402
+from conv_conformance.oracle import tf_layers, tf_training  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow
 
@@ -32,6 +32,9 @@ CASES = [
     # grouped: Keras compiles it with XLA on every call
     ("Conv2D", {"filters": 4, "kernel_size": [2, 2], "groups": 2, **_REGULARIZED}, (2, 5, 5, 4)),
     ("Conv1DTranspose", {"filters": 3, "kernel_size": [3], "strides": [2], **_REGULARIZED}, (2, 5, 2)),
+    # without an activity penalty the call and the penalties are recorded on two tapes
+    ("Conv2D", {"filters": 4, "kernel_size": [2, 2], "groups": 2, **_REGULARIZED, "activity_regularizer": None},
+     (2, 5, 5, 4)),
 ]
 
 
@@ -61,12 +64,15 @@ def test_penalties_from_the_forward_call_match_a_call_of_their_own(cls, config, 
     got = keras_calls.regularization(spec, x, w, flavour=flavour)
     got_g = keras_calls.regularization_vjp(spec, x, w, flavour=flavour)
     assert calls == []
-    assert sorted(got) == sorted(expected) == ["activity", "bias", "kernel"]
+    assert sorted(got) == sorted(expected) == sorted(
+        name for name in ("activity", "bias", "kernel") if config[f"{name}_regularizer"] is not None)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-6)
     assert sorted(got_g) == sorted(expected_g)
     for key in expected_g:
-        assert np.any(expected_g[key] != 0)
+        # the weights' penalties do not depend on the inputs: only an activity penalty does
+        depends = key != "inputs" or config["activity_regularizer"] is not None
+        assert np.any(expected_g[key] != 0) == depends
         np.testing.assert_allclose(got_g[key], expected_g[key], rtol=1e-5, atol=1e-7)
 
 
@@ -83,6 +89,30 @@ def test_other_arguments_or_a_second_request_make_a_call_of_their_own(monkeypatc
     assert len(calls) == 1  # the forward's call, once
     keras_calls.regularization(spec, x, w, flavour="keras3")
     assert len(calls) == 2
+
+
+def test_each_vjp_of_a_rechecked_forward_takes_a_call_of_its_own(monkeypatch):
+    """A failing forward is called three times, then its VJP three times: each VJP takes the
+    tape of one of the forward's calls, and a fourth makes a call of its own."""
+    cls, config, shape = CASES[1]
+    spec, x, w = _arrays(cls, config, shape)
+    for _ in range(3):
+        keras_calls.forward(spec, x, w, flavour="keras3")
+    made = []
+    record = keras_calls._record
+    monkeypatch.setattr(keras_calls, "_record", lambda *a: made.append(record(*a)) or made[-1])
+    g = np.ones(keras_calls._calls[-1]["y"].shape, np.float32)
+    taken = [keras_calls._take("vjp", spec, x, w, "keras3") for _ in range(3)]
+    assert made == [] and len({id(call) for call in taken}) == 3
+    for call in taken:
+        call["unused"].add("vjp")
+    grads = [keras_calls.vjp(spec, x, w, g, flavour="keras3") for _ in range(4)]
+    assert len(made) == 1
+    expected = tf_layers.vjp(spec, x, w, g, flavour="keras3")
+    for got in grads:
+        assert sorted(got) == sorted(expected)
+        for key in expected:  # one Keras call's gradient each, as a new call gives it
+            np.testing.assert_allclose(got[key], expected[key], rtol=1e-6, atol=1e-6)
 
 
 _INITIALIZERS = [{"class_name": "GlorotUniform", "config": {"seed": 3}},
