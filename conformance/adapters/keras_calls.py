@@ -84,7 +84,7 @@ def _record(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict
     tf, layer, named, x = tf_layers._prepare(spec, inputs, weights, flavour)
     if flavour == "keras3":
         _keep(spec, tuple(x.shape), x.dtype.name, layer)
-    if spec.get("config", {}).get("activity_regularizer") is not None:
+    if (spec.get("config") or {}).get("activity_regularizer") is not None:
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             y = layer(x)
