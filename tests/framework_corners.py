@@ -46,6 +46,13 @@ def definition_holds(name: str, dtype: str, env: dict) -> bool:
     return _holds(name, *_ANY_CONV, dtype, env)
 
 
+def bias_on_last_axis(spec: dict, input_shape) -> bool:
+    """K2's shape condition (catalogue definition ``bias_on_last_axis``): a bias under
+    channels_first where, before the activation (glu halves the last axis after the bias), the
+    last spatial extent equals the channel count (> 1)."""
+    return bool(findings.facts(spec, list(input_shape)).get("bias_on_last_axis"))
+
+
 def onednn_one_channel_corner(spec: dict, input_shape, gradient: bool = False) -> bool:
     """O1's shape condition (catalogue definitions ``onednn_one_channel_corner_forward`` and, with
     ``gradient``, ``onednn_one_channel_corner``): a 2-D or 3-D convolution (plain; at rank 2 also

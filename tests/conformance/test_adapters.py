@@ -24,7 +24,8 @@ from conv_conformance.conformance.calls import cast
 from conv_conformance.conformance.compare import score
 from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
-from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
+from tests.framework_corners import (bias_on_last_axis, conv3d_same_stride_beyond_kernel,
+                                     conv3d_transpose_input_gradient_corner,
                                      keras2_depthwise_accepts_a_kernel_longer_than_the_input,
                                      onednn_avx512, onednn_one_channel_corner,
                                      tf_depthwise_batch0_unwritten, tf_native_kernels,
@@ -106,8 +107,7 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
         return "Keras 2 ZeroPadding1D takes no data_format (channels_last only)"
     if name == "keras" and _cf(cfg) and cfg.get("use_bias") and fam in ("conv", "conv_transpose", "depthwise",
                                                                          "separable"):
-        out = reference.output_shape(spec, shape)
-        if out[1] > 1 and out[-1] == out[1]:
+        if bias_on_last_axis(spec, shape):
             return ("Keras 3 ops.add bias shortcut: channels_first bias added along the last spatial axis "
                     "when its length equals the channel count")
     if tf and tf_onednn_batch0_returns_input(spec, shape, dtype, gradient=True):

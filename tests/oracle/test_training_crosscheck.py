@@ -169,6 +169,35 @@ def test_l1_l2_string_and_function_defaults():
     assert tf_keras.regularizers.l1_l2().get_config() == pytest.approx({"l1": 0.01, "l2": 0.01})
 
 
+def test_an_unknown_regularizer_name_is_kept_as_a_string_by_keras2():
+    """Keras 3 resolves "l1l2" (its snake case of L1L2) to L1L2(0, 0) and rejects a name it does not
+    know when the layer is constructed; Keras 2's regularizers.get returns such a name unchanged
+    (its initializers and constraints raise), so the layer constructs and fails later: at its call
+    for an activity regularizer, at the read of layer.losses for a weight's."""
+    keras, tf_keras = _keras("keras3"), _keras("keras2")
+    assert keras.regularizers.get("l1l2").get_config() == {"l1": 0.0, "l2": 0.0}
+    conv = {"class_name": "Conv1D", "config": {"filters": 1, "kernel_size": 1}}
+    assert reference.normalize({**conv, "config": {**conv["config"], "activity_regularizer": "l1l2"}})[
+        "config"]["activity_regularizer"] == {"class_name": "L1L2", "config": {"l1": 0.0, "l2": 0.0}}
+    with pytest.raises(ValueError, match="Could not interpret regularizer identifier"):
+        keras.layers.Conv1D(1, 1, kernel_regularizer="no_such_regularizer")
+    with pytest.raises(reference.InvalidConfig, match="no_such_regularizer"):
+        reference.normalize({**conv, "config": {**conv["config"], "kernel_regularizer": "no_such_regularizer"}})
+    for name in ("l1l2", "no_such_regularizer"):
+        assert tf_keras.regularizers.get(name) == name
+    with pytest.raises(ValueError, match="Unknown initializer"):
+        tf_keras.initializers.get("no_such_initializer")
+    with pytest.raises(ValueError, match="Unknown constraint"):
+        tf_keras.constraints.get("no_such_constraint")
+    x = np.ones((1, 2, 1), np.float32)
+    with pytest.raises(TypeError, match="'str' object is not callable"):
+        tf_keras.layers.Conv1D(1, 1, activity_regularizer="l1l2")(x)
+    layer = tf_keras.layers.Conv1D(1, 1, kernel_regularizer="l1l2")
+    assert layer(x).shape == (1, 2, 1)
+    with pytest.raises(TypeError, match="'str' object is not callable"):
+        layer.losses  # noqa: B018 - reading the property computes the weights' penalties
+
+
 def test_negative_factors_keras3_rejects_keras2_penalizes_negatively():
     keras, tf_keras = _keras("keras3"), _keras("keras2")
     with pytest.raises(ValueError, match="non-negative"):

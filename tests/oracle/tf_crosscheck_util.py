@@ -10,7 +10,8 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.oracle import tf_layers
-from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_transpose_input_gradient_corner,
+from tests.framework_corners import (bias_on_last_axis, conv3d_same_stride_beyond_kernel,
+                                     conv3d_transpose_input_gradient_corner,
                                      onednn_avx512, onednn_one_channel_corner, tf_depthwise_batch0_unwritten,
                                      tf_native_kernels, tf_onednn_batch0_returns_input)
 
@@ -18,6 +19,8 @@ from tests.framework_corners import (conv3d_same_stride_beyond_kernel, conv3d_tr
 KERAS2_MISSING_ACTIVATIONS = frozenset({
     "celu", "sparse_sigmoid", "log_sigmoid", "hard_tanh", "tanh_shrink", "sparse_plus", "squareplus",
     "hard_silu", "hard_swish", "soft_shrink", "hard_shrink", "sparsemax", "glu"})
+# Keras 3's regularizer names that Keras 2 does not know: it keeps them as strings (W9).
+KERAS2_UNKNOWN_REGULARIZER_NAMES = frozenset({"l1l2"})
 
 
 def assert_within(actual, expected, allowed, what: str) -> None:
@@ -79,6 +82,10 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
     if transposed_route(s, flavour) and act in ("softmax", "log_softmax", "sparsemax", "glu"):
         return f"channels_first is only run transposed to channels_last, which moves the axis of {act}"
     if flavour == "keras2":
+        names = sorted({v for k, v in (spec.get("config") or {}).items() if k.endswith("_regularizer")
+                        and isinstance(v, str) and v in KERAS2_UNKNOWN_REGULARIZER_NAMES})
+        if names:  # W9, pinned in test_training_crosscheck.py
+            return f"Keras 2 keeps the regularizer name {names[0]!r} as a string and fails at the call"
         if act in KERAS2_MISSING_ACTIVATIONS:
             return f"Keras 2 has no activation {act!r}"
         if act == "hard_sigmoid":
@@ -98,8 +105,7 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
     fam = layer.family
     if (fam in ("conv", "depthwise", "separable") and not transposed_route(s, flavour)
             and cfg.get("data_format") == "channels_first" and cfg["use_bias"]):
-        out = reference.output_shape(s, input_shape)
-        if out[-1] == out[1]:
+        if bias_on_last_axis(s, input_shape):
             return "channels_first bias is added along the last axis when its length equals the channel count"
     if dtype != "float32" and conv3d_same_stride_beyond_kernel(s, input_shape):
         return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
