@@ -231,7 +231,9 @@ def _resize_weight_errors(cfg: dict, spatial: tuple[int, ...], mats: list[np.nda
             out.append(np.zeros_like(a))
             continue
         src = np.array(reference.shapes.sample_points(n, scale))[:, None]
-        inside = (np.abs(np.arange(n)[None, :] - src) < _KERNEL_RADIUS[method]) | (a > 0)
+        # <=: a tap at exactly the radius (bilinear at frac = 0) gets a weight of the size of the
+        # sample coordinate's rounding error when that coordinate is computed in the dtype
+        inside = (np.abs(np.arange(n)[None, :] - src) <= _KERNEL_RADIUS[method]) | (a > 0)
         taps = inside.sum(axis=1, keepdims=True)
         out.append(inside * (4 * (np.abs(src) + 1) + 2 * taps))
     return out

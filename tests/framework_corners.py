@@ -65,11 +65,11 @@ def onednn_one_channel_corner(spec: dict, input_shape, gradient: bool = False) -
     return _holds(name, spec, input_shape)
 
 
-def conv3d_same_stride_beyond_kernel(spec: dict, input_shape) -> bool:
-    """K14's shape condition (definition ``conv3d_same_stride_beyond_kernel``): Conv3D 'same' with a
-    total padding (out - 1)*s + d*(k - 1) + 1 - n of -2 or less on some axis; TensorFlow computes
-    wrong values there at float64 and float16 (the dtype is the caller's part of K14)."""
-    return _holds("conv3d_same_stride_beyond_kernel", spec, input_shape)
+def conv3d_same_stride_beyond_kernel(spec: dict, input_shape, dtype: str) -> bool:
+    """K14: Conv3D 'same' with a total padding (out - 1)*s + d*(k - 1) + 1 - n of -2 or less on
+    some axis, in a dtype TensorFlow's native kernels compute (float64 and float16; float32 and
+    bfloat16 where oneDNN is off): TensorFlow computes wrong values there."""
+    return _holds("K14", spec, input_shape, dtype, environment_record("tensorflow"))
 
 
 def conv3d_transpose_input_gradient_corner(spec: dict) -> bool:

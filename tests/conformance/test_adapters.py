@@ -113,8 +113,8 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     if tf and tf_onednn_batch0_returns_input(spec, shape, dtype, gradient=True):
         return ("TF oneDNN float32/bfloat16 convolution of a batch of 0 returns its input, not an empty "
                 "tensor of the output shape (O3)")
-    if tf and dtype != "float32" and conv3d_same_stride_beyond_kernel(spec, shape):
-        return "TF Conv3D 'same' at float64/float16: wrong values where the stride exceeds the kernel span (K14)"
+    if tf and conv3d_same_stride_beyond_kernel(spec, shape, dtype):
+        return "TF Conv3D 'same' on its native kernels: wrong values where the stride exceeds the kernel span (K14)"
     if tf and conv3d_transpose_input_gradient_corner(spec):
         return "TF Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0 (K15)"
     if name == "keras" and act == "sparsemax":

@@ -96,6 +96,38 @@ def test_simulated_low_precision_stays_within_bound(dtype):
     assert 0 < worst <= 1, worst
 
 
+def _float32_bilinear_fma(x: np.ndarray, scale: int) -> np.ndarray:
+    """Bilinear resize along axis 1 in float32 at half-pixel centres, the sample coordinate
+    computed as one fused multiply-add of the float32 reciprocal of the scale (as a compiler that
+    contracts `(o + 0.5) * (1 / scale) - 0.5` computes it): a product of two float32 values is
+    exact in float64, so one rounding to float32 of the float64 expression is the FMA."""
+    n = x.shape[1]
+    inverse = np.float32(1 / scale)
+    out = np.empty((x.shape[0], n * scale) + x.shape[2:], np.float32)
+    for o in range(n * scale):
+        src = np.float32(np.float64(inverse) * (o + 0.5) - 0.5)
+        lo = int(np.floor(src))
+        frac = np.float32(src - np.float32(lo))
+        left, right = x[:, min(max(lo, 0), n - 1)], x[:, min(max(lo + 1, 0), n - 1)]
+        out[:, o] = (np.float32(1) - frac) * left + frac * right
+    return out
+
+
+def test_a_sample_coordinate_computed_in_float32_is_allowed_at_integer_positions():
+    """At scale 3 output 1 samples input 0 exactly (src = 0), but the fused multiply-add of
+    float32(1/3) gives src = 1.5e-8, so the next input gets that weight: with a tiny first value
+    and a large second one the error is far above u times the exact result, within the bound's
+    allowance for the weights' errors (the tap at exactly the kernel's radius included)."""
+    spec = {"class_name": "UpSampling2D", "config": {"size": [3, 1], "interpolation": "bilinear"}}
+    x = np.array([-2.8617019e-4, 0.71], np.float32).reshape(1, 2, 1, 1)
+    actual = _float32_bilinear_fma(x, 3).astype(np.float64)
+    expected = reference.forward(spec, x.astype(np.float64), {})
+    allowed, _ = tolerance.allowed_errors(spec, x.astype(np.float64), {}, None, "float32")
+    error = np.abs(actual - expected)
+    assert error[0, 1, 0, 0] > 100 * 2.0 ** -24 * abs(expected[0, 1, 0, 0])  # src is not 0 here
+    assert (error <= allowed).all(), (error.ravel(), allowed.ravel())
+
+
 def test_perturbation_and_missing_tap_are_caught_at_float32():
     spec = {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3, "padding": "same"}}
     rng = np.random.default_rng(1)

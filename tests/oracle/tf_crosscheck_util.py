@@ -107,9 +107,9 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             and cfg.get("data_format") == "channels_first" and cfg["use_bias"]):
         if bias_on_last_axis(s, input_shape):
             return "channels_first bias is added along the last axis when its length equals the channel count"
-    if dtype != "float32" and conv3d_same_stride_beyond_kernel(s, input_shape):
-        return ("Conv3D 'same' at float64/float16 (not float32) computes wrong values where the 'same' "
-                "padding total would be negative (stride > kernel span)")
+    if conv3d_same_stride_beyond_kernel(s, input_shape, dtype):
+        return ("Conv3D 'same' on TF's native kernels computes wrong values where the 'same' padding total "
+                "is -2 or less (stride beyond the kernel span; K14)")
     if fam == "conv_transpose":
         if layer.rank < 3 and max(cfg["dilation_rate"]) > 1:
             return "Conv1D/2DTranspose with dilation_rate > 1 raise InvalidArgumentError on CPU"
