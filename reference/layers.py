@@ -253,8 +253,9 @@ def _resize_matrix(n: int, scale: int, method: str) -> np.ndarray:
     src = np.array(shapes.sample_points(n, scale))[:, None]
     if method == "nearest":
         return (i == o // scale) * 1.0
-    if method == "area":  # overlap of [o, o+1)/scale with [i, i+1), per unit output
-        return scale * np.clip(np.minimum((o + 1) / scale, i + 1) - np.maximum(o / scale, i), 0, None)
+    if method == "area":  # overlap of [o, o+1)/scale with [i, i+1), per unit output: in units of
+        # 1/scale the overlap of [o, o+1) with [i*scale, (i+1)*scale), an integer, so exact
+        return np.clip(np.minimum(o + 1, (i + 1) * scale) - np.maximum(o, i * scale), 0, None) * 1.0
     if method == "bilinear":  # taps clamped to the edge
         lo = np.floor(src)
         frac = src - lo

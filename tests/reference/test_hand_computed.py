@@ -88,6 +88,16 @@ def test_bilinear_upsampling_uses_half_pixel_centres():
     assert y.ravel().tolist() == [1, 1.25, 1.75, 2]
 
 
+@pytest.mark.parametrize("size", [2, 3, 7])
+def test_area_upsampling_by_an_integer_factor_copies_exactly(size):
+    # output o covers [o, o+1)/size, inside input o // size: its average is that input, a copy;
+    # (weights computed as size * (14/3 - 13/3) are a few units in the last place off 1)
+    spec = {"class_name": "UpSampling2D", "config": {"size": (size, size), "interpolation": "area"}}
+    x = np.random.default_rng(size).standard_normal((2, 2, 5, 3)) * 1e3
+    expected = np.repeat(np.repeat(x, size, axis=1), size, axis=2)
+    assert reference.forward(spec, x, {}).tobytes() == expected.tobytes()
+
+
 def test_grouped_conv_keeps_groups_apart():
     # groups=2, C=2, F=2, k=1: filter 0 sees only channel 0, filter 1 only channel 1
     spec = {"class_name": "Conv1D", "config": {"filters": 2, "kernel_size": 1, "groups": 2, "use_bias": False}}
