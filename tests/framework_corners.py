@@ -47,7 +47,7 @@ def definition_holds(name: str, dtype: str, env: dict) -> bool:
 
 
 def bias_on_last_axis(spec: dict, input_shape) -> bool:
-    """K2's shape condition (catalogue definition ``bias_on_last_axis``): a bias under
+    """K2's shape condition (the catalogue's case fact ``bias_on_last_axis``): a bias under
     channels_first where, before the activation (glu halves the last axis after the bias), the
     last spatial extent equals the channel count (> 1)."""
     return bool(findings.facts(spec, list(input_shape)).get("bias_on_last_axis"))
@@ -65,7 +65,7 @@ def onednn_one_channel_corner(spec: dict, input_shape, gradient: bool = False) -
     return _holds(name, spec, input_shape)
 
 
-def conv3d_same_stride_beyond_kernel(spec: dict, input_shape, dtype: str) -> bool:
+def tf_conv3d_same_stride_beyond_kernel(spec: dict, input_shape, dtype: str) -> bool:
     """K14: Conv3D 'same' with a total padding (out - 1)*s + d*(k - 1) + 1 - n of -2 or less on
     some axis, in a dtype TensorFlow's native kernels compute (float64 and float16; float32 and
     bfloat16 where oneDNN is off): TensorFlow computes wrong values there."""

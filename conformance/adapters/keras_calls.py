@@ -77,7 +77,8 @@ def _record(spec: dict, inputs: np.ndarray, weights: dict, flavour: str) -> dict
     the penalties do not involve the call, so the call is recorded on a tape of its own, not
     persistent, and the penalties on a second one: with one such tape watching, TensorFlow builds
     only the first-order gradient of each ``tf.function`` Keras calls (as for a user's
-    ``tf.GradientTape()``, and oracle.tf_layers), about 40 ms less per XLA-compiled call here.
+    ``tf.GradientTape()``, and oracle.tf_layers), less graph building per XLA-compiled call
+    (docs/benchmarks.md).
     An activity penalty is computed inside the call, so both gradients need the call's tape,
     which is then persistent.
     """

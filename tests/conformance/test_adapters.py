@@ -24,7 +24,7 @@ from conv_conformance.conformance.calls import cast
 from conv_conformance.conformance.compare import score
 from conv_conformance.oracle.tolerance import allowed_errors
 from conv_conformance.oracle.cases import make_case, materialize
-from tests.framework_corners import (bias_on_last_axis, conv3d_same_stride_beyond_kernel,
+from tests.framework_corners import (bias_on_last_axis, tf_conv3d_same_stride_beyond_kernel,
                                      conv3d_transpose_input_gradient_corner,
                                      keras2_depthwise_accepts_a_kernel_longer_than_the_input,
                                      onednn_avx512, onednn_one_channel_corner,
@@ -113,7 +113,7 @@ def divergence(name: str, spec: dict, shape: tuple, dtype: str) -> str | None:
     if tf and tf_onednn_batch0_returns_input(spec, shape, dtype, gradient=True):
         return ("TF oneDNN float32/bfloat16 convolution of a batch of 0 returns its input, not an empty "
                 "tensor of the output shape (O3)")
-    if tf and conv3d_same_stride_beyond_kernel(spec, shape, dtype):
+    if tf and tf_conv3d_same_stride_beyond_kernel(spec, shape, dtype):
         return "TF Conv3D 'same' on its native kernels: wrong values where the stride exceeds the kernel span (K14)"
     if tf and conv3d_transpose_input_gradient_corner(spec):
         return "TF Conv3DTranspose input gradient wrong under 'same' or with output_padding > 0 (K15)"

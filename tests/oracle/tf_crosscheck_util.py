@@ -10,7 +10,7 @@ import numpy as np
 
 from conv_conformance import reference
 from conv_conformance.oracle import tf_layers
-from tests.framework_corners import (bias_on_last_axis, conv3d_same_stride_beyond_kernel,
+from tests.framework_corners import (bias_on_last_axis, tf_conv3d_same_stride_beyond_kernel,
                                      conv3d_transpose_input_gradient_corner,
                                      onednn_avx512, onednn_one_channel_corner, tf_depthwise_batch0_unwritten,
                                      tf_native_kernels, tf_onednn_batch0_returns_input)
@@ -82,10 +82,10 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
     if transposed_route(s, flavour) and act in ("softmax", "log_softmax", "sparsemax", "glu"):
         return f"channels_first is only run transposed to channels_last, which moves the axis of {act}"
     if flavour == "keras2":
-        names = sorted({v for k, v in (spec.get("config") or {}).items() if k.endswith("_regularizer")
-                        and isinstance(v, str) and v in KERAS2_UNKNOWN_REGULARIZER_NAMES})
-        if names:  # W9, pinned in test_training_crosscheck.py
-            return f"Keras 2 keeps the regularizer name {names[0]!r} as a string and fails at the call"
+        unknown = next((v for k, v in (spec.get("config") or {}).items() if k.endswith("_regularizer")
+                        and isinstance(v, str) and v in KERAS2_UNKNOWN_REGULARIZER_NAMES), None)
+        if unknown:  # W9, pinned in test_training_crosscheck.py
+            return f"Keras 2 keeps the regularizer name {unknown!r} as a string and fails at the call"
         if act in KERAS2_MISSING_ACTIVATIONS:
             return f"Keras 2 has no activation {act!r}"
         if act == "hard_sigmoid":
@@ -107,7 +107,7 @@ def divergence(spec: dict, input_shape, dtype: str, flavour: str, *, gradient: b
             and cfg.get("data_format") == "channels_first" and cfg["use_bias"]):
         if bias_on_last_axis(s, input_shape):
             return "channels_first bias is added along the last axis when its length equals the channel count"
-    if conv3d_same_stride_beyond_kernel(s, input_shape, dtype):
+    if tf_conv3d_same_stride_beyond_kernel(s, input_shape, dtype):
         return ("Conv3D 'same' on TF's native kernels computes wrong values where the 'same' padding total "
                 "is -2 or less (stride beyond the kernel span; K14)")
     if fam == "conv_transpose":
