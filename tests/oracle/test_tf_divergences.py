@@ -215,7 +215,7 @@ def test_float16_divergences_of_the_native_kernels_follow_the_kernels_tensorflow
 def test_strided_1x1_kernel_gradient_below_avx512_is_sometimes_wrong(layer, strides):
     """O4: where TensorFlow's oneDNN runs below AVX-512, the kernel gradient of a float32 1x1
     Conv2D with strides (1, 2), or Conv2DTranspose with a stride above 1, is wrong on some calls
-    (1 to 8 of 8 when measured), so this pins "wrong in one of 12 calls"; Conv2D with strides
+    (1 to 8 of 8 when measured), so this pins "wrong in one of 200 calls"; Conv2D with strides
     (2, 1), and every case where the condition does not hold, must be right on every call."""
     from tests.framework_corners import tf_strided_1x1_kernel_gradient_unstable
 
@@ -225,12 +225,18 @@ def test_strided_1x1_kernel_gradient_below_avx512_is_sometimes_wrong(layer, stri
     x, w, g = _arrays(spec, shape, "float32")
     allowed, allowed_g = tolerance.allowed_errors(spec, x, w, g, "float32")
     expected = reference.vjp(spec, x, w, g)["kernel"]
+    unstable = tf_strided_1x1_kernel_gradient_unstable(spec, shape, "float32")
+    # where O4 holds, call until a wrong gradient shows: how many calls that takes varies from run
+    # to run, and a 1x1 layer's calls are cheap
+    calls = 200 if unstable else 12
     wrong = []
-    for _ in range(12):
+    for _ in range(calls):
         got = tf_layers.vjp(spec, x.astype("float32"), {k: v.astype("float32") for k, v in w.items()},
                             g.astype("float32"))["kernel"]
         wrong.append(bool(np.any(np.abs(np.asarray(got, np.float64) - expected) > allowed_g["kernel"])))
-    if tf_strided_1x1_kernel_gradient_unstable(spec, shape, "float32"):
-        assert any(wrong), "O4 did not show in 12 calls (fixed?)"
+        if unstable and wrong[-1]:
+            break
+    if unstable:
+        assert any(wrong), f"O4 did not show in {calls} calls (fixed?)"
     else:
         assert not any(wrong), f"kernel gradient wrong in {sum(wrong)} of 12 calls outside O4's condition"
